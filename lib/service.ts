@@ -1,0 +1,142 @@
+/**
+ * Assembles the running service from its configuration: KV, stores,
+ * limiters, worker groups and the HTTP app; serves it and drains it on
+ * shutdown. `main.ts` is a thin wrapper around {@linkcode startService}.
+ *
+ * @module
+ */
+import { jsonLineSink, type LogSink } from "./access_log.ts";
+import { createApp } from "./app.ts";
+import type { AppDeps } from "./app_env.ts";
+import { createAuthVerifier, loadOrCreateDevSecret } from "./auth.ts";
+import { systemClock } from "./clock.ts";
+import { type Config, ConfigError } from "./config.ts";
+import { MetricsRegistry } from "./metrics.ts";
+
+/** A started service. */
+export interface Service {
+  /** Where it listens. */
+  addr: Deno.NetAddr;
+  /** Aborted when shutdown starts. */
+  shutdownSignal: AbortSignal;
+  /**
+   * Stops accepting, lets in-flight requests finish within the grace period,
+   * then releases every resource. Safe to call more than once.
+   */
+  shutdown(): Promise<void>;
+}
+
+/** Options of {@linkcode startService}. */
+export interface StartOptions {
+  log?: LogSink;
+  /** True on Deno Deploy, where a secret must be configured explicitly. */
+  managed?: boolean;
+}
+
+/**
+ * Opens every dependency named by `config`, serves the app and returns a
+ * handle to stop it.
+ *
+ * @param config the validated configuration
+ * @param options log sink and deployment kind
+ */
+export async function startService(
+  config: Config,
+  options: StartOptions = {},
+): Promise<Service> {
+  const log = options.log ?? jsonLineSink;
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const shutdownController = new AbortController();
+  try {
+    const auth = createAuthVerifier({
+      hs256Secret: await resolveJwtSecret(config, options.managed ?? false),
+      jwksUrl: config.authJwksUrl,
+      audience: config.authAudience,
+    });
+    const metrics = new MetricsRegistry();
+    const deps: AppDeps = {
+      config,
+      auth,
+      metrics,
+      clock: systemClock,
+      log,
+      shutdown: shutdownController.signal,
+    };
+    const app = createApp(deps);
+    const server = Deno.serve({
+      port: config.port,
+      hostname: config.hostname,
+      onListen() {},
+    }, app.fetch);
+    const addr = server.addr as Deno.NetAddr;
+    log({
+      time: new Date().toISOString(),
+      level: "info",
+      msg: "listening",
+      url: `http://${addr.hostname}:${addr.port}`,
+      port: addr.port,
+    });
+
+    let stopping: Promise<void> | undefined;
+    return {
+      addr,
+      shutdownSignal: shutdownController.signal,
+      shutdown() {
+        stopping ??= drain(server, shutdownController, cleanups, config, log);
+        return stopping;
+      },
+    };
+  } catch (error) {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    throw error;
+  }
+}
+
+async function drain(
+  server: Deno.HttpServer,
+  controller: AbortController,
+  cleanups: Array<() => Promise<void> | void>,
+  config: Config,
+  log: LogSink,
+): Promise<void> {
+  const started = performance.now();
+  controller.abort(new Error("Service is shutting down"));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const graceOver = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), config.shutdownGraceMs);
+  });
+  const outcome = await Promise.race([
+    server.shutdown().then(() => "drained" as const),
+    graceOver,
+  ]);
+  clearTimeout(timer);
+  for (const cleanup of cleanups.reverse()) {
+    try {
+      await cleanup();
+    } catch (error) {
+      log({ level: "error", msg: "cleanup failed", error: String(error) });
+    }
+  }
+  log({
+    time: new Date().toISOString(),
+    level: "info",
+    msg: "stopped",
+    outcome,
+    ms: Math.round(performance.now() - started),
+  });
+}
+
+async function resolveJwtSecret(
+  config: Config,
+  managed: boolean,
+): Promise<string | undefined> {
+  if (config.authJwtSecret) return config.authJwtSecret;
+  if (config.authJwksUrl) return undefined;
+  if (managed) {
+    throw new ConfigError(
+      "AUTH_JWT_SECRET",
+      "or AUTH_JWKS_URL must be set in a deployment",
+    );
+  }
+  return await loadOrCreateDevSecret(config.dataDir);
+}

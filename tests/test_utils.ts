@@ -1,0 +1,80 @@
+/**
+ * Helpers shared by the tests: configuration, tokens, the app with chosen
+ * dependencies, temporary directories.
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import { createApp } from "../lib/app.ts";
+import type { AppDeps, AppEnv } from "../lib/app_env.ts";
+import { createAuthVerifier, signDevToken } from "../lib/auth.ts";
+import { systemClock } from "../lib/clock.ts";
+import { type Config, loadConfig } from "../lib/config.ts";
+import { MetricsRegistry } from "../lib/metrics.ts";
+
+/** HS256 secret every test app accepts. */
+export const TEST_JWT_SECRET = "test-secret-0123456789abcdef0123456789";
+/** A valid `ENCRYPTION_SECRET` for tests. */
+export const TEST_ENCRYPTION_SECRET = "test-encryption-secret-0123456789abcdef";
+
+/** The configuration of a test app; `env` overrides variables. */
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    ENCRYPTION_SECRET: TEST_ENCRYPTION_SECRET,
+    DATA_DIR: "/nonexistent-test-data-dir",
+    ...env,
+  });
+}
+
+/** A bearer token for `uid` that test apps accept. */
+export function tokenFor(uid: string, ttlSeconds = 3600): Promise<string> {
+  return signDevToken(uid, { secret: TEST_JWT_SECRET, ttlSeconds });
+}
+
+/** The `Authorization` header for `uid`. */
+export async function authHeader(
+  uid: string,
+): Promise<{ Authorization: string }> {
+  return { Authorization: `Bearer ${await tokenFor(uid)}` };
+}
+
+/** A test app, its dependencies and the log entries it wrote. */
+export interface TestApp {
+  app: Hono<AppEnv>;
+  deps: AppDeps;
+  logs: Record<string, unknown>[];
+  shutdown: AbortController;
+}
+
+/**
+ * Builds the app with test defaults; `overrides` replaces any dependency.
+ *
+ * @param overrides dependencies the test chooses
+ */
+export function makeTestApp(overrides: Partial<AppDeps> = {}): TestApp {
+  const logs: Record<string, unknown>[] = [];
+  const shutdown = new AbortController();
+  const deps: AppDeps = {
+    config: testConfig(),
+    auth: createAuthVerifier({ hs256Secret: TEST_JWT_SECRET }),
+    metrics: new MetricsRegistry(),
+    clock: systemClock,
+    log: (entry) => logs.push(entry),
+    shutdown: shutdown.signal,
+    ...overrides,
+  };
+  return { app: createApp(deps), deps, logs, shutdown };
+}
+
+/** Runs `fn` with a fresh temporary directory that is removed afterwards. */
+export async function withTempDir<T>(
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "audiosync-test-" });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
