@@ -13,6 +13,8 @@ import type { MetricsRegistry } from "./metrics.ts";
 /** Everything the HTTP app needs, injected so tests choose each part. */
 export interface AppDeps {
   config: Config;
+  /** Metadata: conversations, audio files, settings, jobs, locks. */
+  kv: Deno.Kv;
   auth: AuthVerifier;
   metrics: MetricsRegistry;
   clock: Clock;

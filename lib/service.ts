@@ -54,8 +54,11 @@ export async function startService(
       audience: config.authAudience,
     });
     const metrics = new MetricsRegistry();
+    const kv = await openKv(config, options.managed ?? false);
+    cleanups.push(() => kv.close());
     const deps: AppDeps = {
       config,
+      kv,
       auth,
       metrics,
       clock: systemClock,
@@ -124,6 +127,15 @@ async function drain(
     outcome,
     ms: Math.round(performance.now() - started),
   });
+}
+
+/** The KV file under `DATA_DIR`; Deno Deploy provides its own KV. */
+export const KV_FILE = "audiosync.kv";
+
+async function openKv(config: Config, managed: boolean): Promise<Deno.Kv> {
+  if (managed) return await Deno.openKv();
+  await Deno.mkdir(config.dataDir, { recursive: true });
+  return await Deno.openKv(`${config.dataDir}/${KV_FILE}`);
 }
 
 async function resolveJwtSecret(

@@ -2,7 +2,8 @@ import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { authHeader, makeTestApp, testConfig } from "./test_utils.ts";
 
 Deno.test("unknown routes answer 404 with a JSON detail", async () => {
-  const { app } = makeTestApp();
+  await using t = await makeTestApp();
+  const { app } = t;
   const res = await app.request("/no/such/route");
   assertEquals(res.status, 404);
   assertEquals(res.headers.get("content-type"), "application/json");
@@ -10,7 +11,8 @@ Deno.test("unknown routes answer 404 with a JSON detail", async () => {
 });
 
 Deno.test("routes under /v1 and /v2 answer 401 with a reason when the token is missing or not Bearer", async () => {
-  const { app } = makeTestApp();
+  await using t = await makeTestApp();
+  const { app } = t;
   for (
     const [path, headers, reason] of [
       ["/v1/conversations/c1", {}, "missing Authorization"],
@@ -34,7 +36,8 @@ Deno.test("routes under /v1 and /v2 answer 401 with a reason when the token is m
 });
 
 Deno.test("an unhandled error is a 500 with a generic detail and no stack, logged with the request id", async () => {
-  const { app, logs } = makeTestApp();
+  await using t = await makeTestApp();
+  const { app, logs } = t;
   app.get("/v1/boom", () => {
     throw new Error("database password is hunter2");
   });
@@ -51,7 +54,8 @@ Deno.test("an unhandled error is a 500 with a generic detail and no stack, logge
 });
 
 Deno.test("every response carries X-Request-Id, echoing a client's id", async () => {
-  const { app } = makeTestApp();
+  await using t = await makeTestApp();
+  const { app } = t;
   const generated = await app.request("/healthz");
   assertMatch(generated.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
   const echoed = await app.request("/healthz", {
@@ -61,7 +65,8 @@ Deno.test("every response carries X-Request-Id, echoing a client's id", async ()
 });
 
 Deno.test("the access log is one JSON entry per request with method, path, status, ms, request id and uid", async () => {
-  const { app, logs } = makeTestApp();
+  await using t = await makeTestApp();
+  const { app, logs } = t;
   app.get("/v1/whoami", (c) => c.json({ uid: c.get("uid") }));
   const res = await app.request("/v1/whoami", {
     headers: await authHeader("carol"),
@@ -77,7 +82,8 @@ Deno.test("the access log is one JSON entry per request with method, path, statu
 });
 
 Deno.test("secure headers are set but leave responses loadable cross-origin (audio playback)", async () => {
-  const { app } = makeTestApp();
+  await using t = await makeTestApp();
+  const { app } = t;
   const res = await app.request("/healthz");
   assertEquals(res.headers.get("x-content-type-options"), "nosniff");
   assertEquals(res.headers.get("cross-origin-resource-policy"), "cross-origin");
@@ -85,7 +91,10 @@ Deno.test("secure headers are set but leave responses loadable cross-origin (aud
 });
 
 Deno.test("a body over the limit answers 413 with the limit in the detail", async () => {
-  const { app } = makeTestApp({ config: testConfig({ MAX_BODY_BYTES: "16" }) });
+  await using t = await makeTestApp({
+    config: testConfig({ MAX_BODY_BYTES: "16" }),
+  });
+  const { app } = t;
   app.put(
     "/v1/echo",
     async (c) => c.json({ size: (await c.req.arrayBuffer()).byteLength }),
@@ -107,7 +116,8 @@ Deno.test("a body over the limit answers 413 with the limit in the detail", asyn
 });
 
 Deno.test("GET /healthz answers ok, then 503 draining once shutdown starts", async () => {
-  const { app, shutdown } = makeTestApp();
+  await using t = await makeTestApp();
+  const { app, shutdown } = t;
   assertEquals(await (await app.request("/healthz")).json(), { status: "ok" });
   shutdown.abort();
   const res = await app.request("/healthz");
@@ -116,7 +126,8 @@ Deno.test("GET /healthz answers ok, then 503 draining once shutdown starts", asy
 });
 
 Deno.test("GET /metrics renders registered collectors in the Prometheus text format", async () => {
-  const { app, deps } = makeTestApp();
+  await using t = await makeTestApp();
+  const { app, deps } = t;
   deps.metrics.register(() => [{
     name: "audiosync_test_gauge",
     help: "A gauge for the test",

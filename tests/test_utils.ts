@@ -40,7 +40,7 @@ export async function authHeader(
 }
 
 /** A test app, its dependencies and the log entries it wrote. */
-export interface TestApp {
+export interface TestApp extends AsyncDisposable {
   app: Hono<AppEnv>;
   deps: AppDeps;
   logs: Record<string, unknown>[];
@@ -48,15 +48,20 @@ export interface TestApp {
 }
 
 /**
- * Builds the app with test defaults; `overrides` replaces any dependency.
+ * Builds the app with test defaults (an in-memory KV that is closed on
+ * dispose); `overrides` replaces any dependency. Use with `await using`.
  *
  * @param overrides dependencies the test chooses
  */
-export function makeTestApp(overrides: Partial<AppDeps> = {}): TestApp {
+export async function makeTestApp(
+  overrides: Partial<AppDeps> = {},
+): Promise<TestApp> {
   const logs: Record<string, unknown>[] = [];
   const shutdown = new AbortController();
+  const kv = overrides.kv ?? await Deno.openKv(":memory:");
   const deps: AppDeps = {
     config: testConfig(),
+    kv,
     auth: createAuthVerifier({ hs256Secret: TEST_JWT_SECRET }),
     metrics: new MetricsRegistry(),
     clock: systemClock,
@@ -64,7 +69,17 @@ export function makeTestApp(overrides: Partial<AppDeps> = {}): TestApp {
     shutdown: shutdown.signal,
     ...overrides,
   };
-  return { app: createApp(deps), deps, logs, shutdown };
+  return {
+    app: createApp(deps),
+    deps,
+    logs,
+    shutdown,
+    async [Symbol.asyncDispose]() {
+      shutdown.abort();
+      if (!overrides.kv) kv.close();
+      await Promise.resolve();
+    },
+  };
 }
 
 /** Runs `fn` with a fresh temporary directory that is removed afterwards. */
