@@ -1,0 +1,129 @@
+/**
+ * Builds audio and buckets the way the original backend wrote them, for
+ * tests. Objects are laid out with the format modules' writers but carry no
+ * `pcm_bytes` metadata, as the original's objects do not.
+ *
+ * @module
+ */
+import { encodeOpus } from "../lib/audio/opus_codec.ts";
+import { deriveUserKey } from "../lib/crypto/user_key.ts";
+import { encryptFrame } from "../lib/crypto/encrypted_frames.ts";
+import { batchKey, type ChunkExt, chunkKey } from "../lib/storage/keys.ts";
+import type { ObjectStore } from "../lib/storage/object_store.ts";
+import { TEST_ENCRYPTION_SECRET } from "./test_utils.ts";
+
+/** Deterministic pseudo-random PCM16 bytes (xorshift32), `bytes` long. */
+export function noisePcm(bytes: number, seed: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < bytes; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** A speech-like PCM16 signal: a few harmonics under a slow envelope. */
+export function tonePcm(seconds: number, freq = 220): Uint8Array {
+  const samples = Math.round(seconds * 16000);
+  const out = new Uint8Array(samples * 2);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < samples; i++) {
+    const t = i / 16000;
+    const env = 0.5 + 0.5 * Math.sin(2 * Math.PI * 3 * t);
+    const v = env * (Math.sin(2 * Math.PI * freq * t) +
+      0.5 * Math.sin(2 * Math.PI * 2 * freq * t));
+    view.setInt16(i * 2, Math.round(v * 8000), true);
+  }
+  return out;
+}
+
+/** The bytes of one object in `ext` holding `pcm`, as the original wrote it. */
+export async function originalObject(
+  ext: ChunkExt,
+  pcm: Uint8Array,
+  uid: string,
+  options: { framesOf?: number[] } = {},
+): Promise<Uint8Array> {
+  const key = ext.endsWith("enc")
+    ? await deriveUserKey(TEST_ENCRYPTION_SECRET, uid)
+    : undefined;
+  switch (ext) {
+    case "bin":
+    case "batch.bin":
+      return pcm;
+    case "opus":
+      return encodeOpus(pcm);
+    case "enc":
+      return await encryptFrame(key!, pcm);
+    case "opus.enc":
+      return await encryptFrame(key!, encodeOpus(pcm));
+    case "batch.enc": {
+      // One frame per chunk: split at the given chunk byte lengths.
+      const sizes = options.framesOf ?? [pcm.length];
+      const frames: Uint8Array[] = [];
+      let at = 0;
+      for (const size of sizes) {
+        frames.push(await encryptFrame(key!, pcm.subarray(at, at + size)));
+        at += size;
+      }
+      const total = frames.reduce((n, f) => n + f.length, 0);
+      const out = new Uint8Array(total);
+      let offset = 0;
+      for (const frame of frames) {
+        out.set(frame, offset);
+        offset += frame.length;
+      }
+      return out;
+    }
+  }
+}
+
+/** Writes one chunk object in the original's layout. */
+export async function putOriginalChunk(
+  store: ObjectStore,
+  where: { uid: string; cid: string; ts: number; ext: ChunkExt },
+  pcm: Uint8Array,
+): Promise<string> {
+  const key = chunkKey(where.uid, where.cid, where.ts, where.ext as never);
+  await store.put(key, await originalObject(where.ext, pcm, where.uid));
+  return key;
+}
+
+/** Writes one batch blob in the original's layout. */
+export async function putOriginalBatch(
+  store: ObjectStore,
+  where: {
+    uid: string;
+    cid: string;
+    first: number;
+    last: number;
+    ext: "batch.bin" | "batch.enc";
+  },
+  chunks: Uint8Array[],
+): Promise<string> {
+  const key = batchKey(
+    where.uid,
+    where.cid,
+    where.first,
+    where.last,
+    where.ext,
+  );
+  const pcm = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    pcm.set(chunk, at);
+    at += chunk.length;
+  }
+  await store.put(
+    key,
+    await originalObject(where.ext, pcm, where.uid, {
+      framesOf: chunks.map((c) => c.length),
+    }),
+  );
+  return key;
+}
