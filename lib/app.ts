@@ -14,7 +14,13 @@ import { accessLog } from "./access_log.ts";
 import type { AppDeps, AppEnv } from "./app_env.ts";
 import { requireUser } from "./auth.ts";
 import { HttpError } from "./http_error.ts";
+import { EncryptionUnavailableError } from "./crypto/key_ring.ts";
+import { TransientStorageError } from "./storage/object_store.ts";
 import { healthRoutes } from "../routes/health.ts";
+import { blobRoutes } from "../routes/blobs.ts";
+import { conversationRoutes } from "../routes/conversations.ts";
+import { syncAudioRoutes } from "../routes/sync_audio.ts";
+import { userRoutes } from "../routes/users.ts";
 
 /** Request ids from clients longer than this are replaced by our own. */
 const MAX_REQUEST_ID_LENGTH = 128;
@@ -65,6 +71,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.use("/v2/*", authenticated);
 
+  app.route("/", blobRoutes(deps));
+  app.route("/", userRoutes(deps));
+  app.route("/", conversationRoutes(deps));
+  app.route("/", syncAudioRoutes(deps));
+
   app.notFound((c) => c.json({ detail: "Not Found" }, 404));
   app.onError((error, c) => errorReply(error, c, deps));
   return app;
@@ -77,6 +88,16 @@ function errorReply(error: Error, c: Context<AppEnv>, deps: AppDeps): Response {
     }
     // deno-lint-ignore no-explicit-any
     return c.json({ detail: error.message }, error.status as any);
+  }
+  if (error instanceof TransientStorageError) {
+    c.header("Retry-After", "5");
+    return c.json(
+      { detail: "Audio storage is failing; try again shortly" },
+      503,
+    );
+  }
+  if (error instanceof EncryptionUnavailableError) {
+    return c.json({ detail: error.message }, 503);
   }
   if (error instanceof HTTPException) {
     const status = error.status;

@@ -33,6 +33,8 @@ export interface Config {
   authJwksUrl: string | undefined;
   /** Expected `aud` of JWKS tokens (the Firebase project id); `AUTH_AUDIENCE`. */
   authAudience: string | undefined;
+  /** HMAC key of `fs` signed blob URLs; `BLOB_URL_SECRET`, default the JWT secret. */
+  blobUrlSecret: string | undefined;
   /** Base URL that `fs` signed URLs point at; `PUBLIC_BASE_URL`. */
   publicBaseUrl: string;
   /** Largest accepted request body; `MAX_BODY_BYTES`. */
@@ -143,6 +145,7 @@ export function loadConfig(env: Env): Config {
     authJwtSecret,
     authJwksUrl,
     authAudience: optionalVar(env, "AUTH_AUDIENCE"),
+    blobUrlSecret: optionalVar(env, "BLOB_URL_SECRET"),
     publicBaseUrl: urlVar(env, "PUBLIC_BASE_URL") ??
       `http://127.0.0.1:${port}`,
     maxBodyBytes: intVar(

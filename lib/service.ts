@@ -12,6 +12,12 @@ import { createAuthVerifier, loadOrCreateDevSecret } from "./auth.ts";
 import { systemClock } from "./clock.ts";
 import { type Config, ConfigError } from "./config.ts";
 import { MetricsRegistry } from "./metrics.ts";
+import { inlineOpus } from "./audio/chunk_codec.ts";
+import { createDeps } from "./deps.ts";
+import { BlobSigner } from "./storage/blob_signer.ts";
+import { FsStore } from "./storage/fs_store.ts";
+import { GcsStore } from "./storage/gcs_store.ts";
+import type { ObjectStore } from "./storage/object_store.ts";
 
 /** A started service. */
 export interface Service {
@@ -48,15 +54,20 @@ export async function startService(
   const cleanups: Array<() => Promise<void> | void> = [];
   const shutdownController = new AbortController();
   try {
+    const jwtSecret = await resolveJwtSecret(config, options.managed ?? false);
     const auth = createAuthVerifier({
-      hs256Secret: await resolveJwtSecret(config, options.managed ?? false),
+      hs256Secret: jwtSecret,
       jwksUrl: config.authJwksUrl,
       audience: config.authAudience,
     });
     const metrics = new MetricsRegistry();
     const kv = await openKv(config, options.managed ?? false);
     cleanups.push(() => kv.close());
-    const deps: AppDeps = {
+    const blobSigner = new BlobSigner(
+      config.blobUrlSecret ?? jwtSecret ?? randomSecret(),
+    );
+    const stores = openStores(config, blobSigner);
+    const deps: AppDeps = createDeps({
       config,
       kv,
       auth,
@@ -64,7 +75,12 @@ export async function startService(
       clock: systemClock,
       log,
       shutdown: shutdownController.signal,
-    };
+      store: stores.privateSync,
+      blobBuckets: stores.blobBuckets,
+      blobSigner,
+      opus: inlineOpus,
+    });
+    cleanups.push(() => deps.mergedAudio.idle());
     const app = createApp(deps);
     const server = Deno.serve({
       port: config.port,
@@ -127,6 +143,36 @@ async function drain(
     outcome,
     ms: Math.round(performance.now() - started),
   });
+}
+
+/** The buckets of the configured storage kind. */
+function openStores(config: Config, signer: BlobSigner) {
+  const names = [config.bucketPrivateCloudSync, config.bucketTemporalSyncLocal];
+  const blobBuckets = new Map<string, ObjectStore>();
+  const open = (bucket: string): ObjectStore =>
+    config.storage === "gcs" ? new GcsStore({ bucket }) : new FsStore({
+      root: config.storageDir,
+      bucket,
+      signer,
+      publicBaseUrl: config.publicBaseUrl,
+    });
+  for (const bucket of names) {
+    const store = open(bucket);
+    // GCS serves its own signed URLs; only fs URLs come back to this service.
+    if (config.storage === "fs") blobBuckets.set(bucket, store);
+  }
+  return {
+    privateSync: blobBuckets.get(config.bucketPrivateCloudSync) ??
+      open(config.bucketPrivateCloudSync),
+    blobBuckets,
+  };
+}
+
+function randomSecret(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(32)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
 }
 
 /** The KV file under `DATA_DIR`; Deno Deploy provides its own KV. */

@@ -11,6 +11,10 @@ import { createAuthVerifier, signDevToken } from "../lib/auth.ts";
 import { systemClock } from "../lib/clock.ts";
 import { type Config, loadConfig } from "../lib/config.ts";
 import { MetricsRegistry } from "../lib/metrics.ts";
+import { inlineOpus } from "../lib/audio/chunk_codec.ts";
+import { createDeps } from "../lib/deps.ts";
+import { BlobSigner } from "../lib/storage/blob_signer.ts";
+import { MemoryStore } from "../lib/storage/memory_store.ts";
 
 /** HS256 secret every test app accepts. */
 export const TEST_JWT_SECRET = "test-secret-0123456789abcdef0123456789";
@@ -59,14 +63,27 @@ export async function makeTestApp(
   const logs: Record<string, unknown>[] = [];
   const shutdown = new AbortController();
   const kv = overrides.kv ?? await Deno.openKv(":memory:");
+  const blobSigner = new BlobSigner(TEST_JWT_SECRET);
+  const store = overrides.store ??
+    new MemoryStore({
+      bucket: "omi-private-cloud-sync",
+      signer: blobSigner,
+      publicBaseUrl: "http://127.0.0.1:8080",
+    });
   const deps: AppDeps = {
-    config: testConfig(),
-    kv,
-    auth: createAuthVerifier({ hs256Secret: TEST_JWT_SECRET }),
-    metrics: new MetricsRegistry(),
-    clock: systemClock,
-    log: (entry) => logs.push(entry),
-    shutdown: shutdown.signal,
+    ...createDeps({
+      config: overrides.config ?? testConfig(),
+      kv,
+      auth: createAuthVerifier({ hs256Secret: TEST_JWT_SECRET }),
+      metrics: new MetricsRegistry(),
+      clock: overrides.clock ?? systemClock,
+      log: (entry) => logs.push(entry),
+      shutdown: shutdown.signal,
+      store,
+      blobBuckets: new Map([[store.bucket, store]]),
+      blobSigner,
+      opus: inlineOpus,
+    }),
     ...overrides,
   };
   return {
@@ -76,6 +93,7 @@ export async function makeTestApp(
     shutdown,
     async [Symbol.asyncDispose]() {
       shutdown.abort();
+      await deps.mergedAudio.idle();
       if (!overrides.kv) kv.close();
       await Promise.resolve();
     },

@@ -100,13 +100,14 @@ export async function decodeChunk(
   ext: ChunkExt,
   bytes: Uint8Array,
   key: KeyProvider,
+  engine: OpusEngine = inlineOpus,
 ): Promise<Uint8Array> {
   switch (ext) {
     case "bin":
     case "batch.bin":
       return evenLength(bytes);
     case "opus":
-      return evenLength(await step(ext, "decode", () => decodeOpus(bytes)));
+      return evenLength(await step(ext, "decode", () => engine.decode(bytes)));
     case "enc": {
       const k = await key();
       return evenLength(
@@ -120,7 +121,9 @@ export async function decodeChunk(
         "decrypt",
         () => decryptFrames(k, bytes),
       );
-      return evenLength(await step(ext, "decode", () => decodeOpus(container)));
+      return evenLength(
+        await step(ext, "decode", () => engine.decode(container)),
+      );
     }
     case "batch.enc": {
       const k = await key();
@@ -140,7 +143,26 @@ export interface EncodeOptions {
   protection: ProtectionLevel;
   /** The user's key; required when `protection` is `enhanced`. */
   key?: CryptoKey;
+  /** Where Opus encoding runs; the calling isolate by default. */
+  engine?: OpusEngine;
 }
+
+/**
+ * Runs libopus: on the calling isolate ({@linkcode inlineOpus}) or in the
+ * storage worker group, which offers the same two calls.
+ */
+export interface OpusEngine {
+  /** PCM to an omi opus container. */
+  encode(pcm: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /** An omi opus container to PCM. */
+  decode(container: Uint8Array): Uint8Array | Promise<Uint8Array>;
+}
+
+/** libopus on the calling isolate. */
+export const inlineOpus: OpusEngine = {
+  encode: encodeOpus,
+  decode: decodeOpus,
+};
 
 function requireKey(options: EncodeOptions, what: string): CryptoKey {
   if (options.key === undefined) {
@@ -162,7 +184,7 @@ export async function encodeChunk(
   pcm: Uint8Array,
   options: EncodeOptions,
 ): Promise<{ ext: "opus" | "opus.enc"; bytes: Uint8Array }> {
-  const container = encodeOpus(pcm);
+  const container = await (options.engine ?? inlineOpus).encode(pcm);
   if (options.protection !== "enhanced") {
     return { ext: "opus", bytes: container };
   }

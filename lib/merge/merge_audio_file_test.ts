@@ -27,7 +27,7 @@ import {
   tonePcm,
 } from "../../tests/audio_fixtures.ts";
 import { TEST_ENCRYPTION_SECRET } from "../../tests/test_utils.ts";
-import { inlineChunkDecoder } from "./chunk_decoder.ts";
+import { chunkDecoder } from "./chunk_decoder.ts";
 import {
   MERGE_WINDOW,
   mergeAudioFile,
@@ -54,7 +54,7 @@ function makeDeps(store: ObjectStore, overrides: Partial<MergeDeps> = {}) {
     store,
     keys,
     limiters: createDefaultLimiters(),
-    decode: inlineChunkDecoder(keys),
+    decode: chunkDecoder(keys),
     clock: fixedClock,
     log: (entry) => logs.push(entry),
     ...overrides,
@@ -589,7 +589,7 @@ Deno.test("a merge streamed to a slow writer never fetches more than the window 
 Deno.test("mergeAudioFile() rejects a missing ENCRYPTION_SECRET for encrypted chunks with a clear 503", async () => {
   const store = new MemoryStore();
   const keys = new KeyRing(undefined);
-  const { deps } = makeDeps(store, { keys, decode: inlineChunkDecoder(keys) });
+  const { deps } = makeDeps(store, { keys, decode: chunkDecoder(keys) });
   await putOriginalChunk(store, {
     uid: UID,
     cid: CID,

@@ -181,27 +181,41 @@ export class MergedAudio {
       file.id && file.chunk_timestamps.length > 0
     );
     for (const file of eligible) {
-      const task = this.ensure({
-        uid,
-        cid,
-        file,
-        priority: "background",
-        signal: options.signal,
-      }).catch((error) => {
-        if (options.signal?.aborted) return;
+      this.startInBackground(
+        { uid, cid, file, priority: "background" },
+        options,
+      );
+    }
+    return eligible.length;
+  }
+
+  /**
+   * Starts one merge that no caller waits on (it survives the request that
+   * started it) and returns its promise, which never rejects: failures are
+   * logged and resolve to null.
+   */
+  startInBackground(
+    request: Omit<EnsureRequest, "signal">,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ObjectInfo | null> {
+    const { uid, cid, file } = request;
+    const task = this.ensure({ ...request, signal: options.signal }).catch(
+      (error) => {
+        if (options.signal?.aborted) return null;
         this.#deps.log({
           level: error instanceof NoChunksError ? "info" : "warn",
-          msg: "precache failed",
+          msg: "background merge failed",
           uid,
           conversation_id: cid,
           audio_file_id: file.id,
           error: error instanceof Error ? error.message : String(error),
         });
-      });
-      this.#background.add(task);
-      task.finally(() => this.#background.delete(task));
-    }
-    return eligible.length;
+        return null;
+      },
+    );
+    this.#background.add(task);
+    task.finally(() => this.#background.delete(task));
+    return task;
   }
 
   /** Resolves when every background merge started so far has settled. */
