@@ -21,6 +21,7 @@ import { blobRoutes } from "../routes/blobs.ts";
 import { conversationRoutes } from "../routes/conversations.ts";
 import { syncAudioRoutes } from "../routes/sync_audio.ts";
 import { userRoutes } from "../routes/users.ts";
+import { notificationRoutes } from "../routes/notifications.ts";
 
 /** Request ids from clients longer than this are replaced by our own. */
 const MAX_REQUEST_ID_LENGTH = 128;
@@ -75,6 +76,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", userRoutes(deps));
   app.route("/", conversationRoutes(deps));
   app.route("/", syncAudioRoutes(deps));
+  app.route("/", notificationRoutes(deps));
 
   app.notFound((c) => c.json({ detail: "Not Found" }, 404));
   app.onError((error, c) => errorReply(error, c, deps));

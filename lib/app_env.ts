@@ -17,6 +17,7 @@ import type { UserSettingsRepo } from "./db/user_settings.ts";
 import type { MergedAudio } from "./merge/merged_audio.ts";
 import type { BlobSigner } from "./storage/blob_signer.ts";
 import type { ObjectStore } from "./storage/object_store.ts";
+import type { NotificationDeps } from "./notifications/daily_summary_run.ts";
 
 /** Everything the HTTP app needs, injected so tests choose each part. */
 export interface AppDeps {
@@ -46,6 +47,8 @@ export interface AppDeps {
   settings: UserSettingsRepo;
   /** The merged-audio cache. */
   mergedAudio: MergedAudio;
+  /** Summarizer and notifiers of the daily summaries. */
+  notifications: NotificationDeps;
 }
 
 /** Context variables set by the app's middleware. */

@@ -6,6 +6,11 @@
  * @module
  */
 
+import {
+  loadNotificationConfig,
+  type NotificationConfig,
+} from "./notifications/notification_config.ts";
+
 /** Where objects are stored. */
 export type StorageKind = "fs" | "gcs";
 
@@ -53,6 +58,8 @@ export interface Config {
   urlsBudgetMs: number;
   /** Time allowed to drain in-flight work on SIGTERM; `SHUTDOWN_GRACE_MS`. */
   shutdownGraceMs: number;
+  /** Daily summaries: operators, deadline, summarizer and FCM settings. */
+  notifications: NotificationConfig;
 }
 
 /** An invalid environment variable; `message` is the one line to print. */
@@ -192,6 +199,7 @@ export function loadConfig(env: Env): Config {
       0,
       60_000,
     ),
+    notifications: loadNotificationConfig(env),
   };
 }
 

@@ -20,6 +20,8 @@ import { MergedAudio } from "./merge/merged_audio.ts";
 import { MetricsRegistry } from "./metrics.ts";
 import type { BlobSigner } from "./storage/blob_signer.ts";
 import type { ObjectStore } from "./storage/object_store.ts";
+import type { NotificationDeps } from "./notifications/daily_summary_run.ts";
+import { createNotificationDeps } from "./notifications/notification_config.ts";
 
 /**
  * Merges queued beyond this many answer 503 at once instead of piling up
@@ -42,6 +44,8 @@ export interface DepsParts {
   log: LogSink;
   shutdown: AbortSignal;
   metrics?: MetricsRegistry;
+  /** Defaults to what `config.notifications` names. */
+  notifications?: NotificationDeps;
 }
 
 /**
@@ -82,5 +86,7 @@ export function createDeps(parts: DepsParts): AppDeps {
     conversations: new ConversationRepo(parts.kv),
     settings: new UserSettingsRepo(parts.kv),
     mergedAudio,
+    notifications: parts.notifications ??
+      createNotificationDeps(config.notifications, { log: parts.log }),
   };
 }

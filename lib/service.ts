@@ -12,8 +12,10 @@ import { createAuthVerifier, loadOrCreateDevSecret } from "./auth.ts";
 import { systemClock } from "./clock.ts";
 import { type Config, ConfigError } from "./config.ts";
 import { MetricsRegistry } from "./metrics.ts";
-import { inlineOpus } from "./audio/chunk_codec.ts";
 import { createDeps } from "./deps.ts";
+import { scheduleDailySummaries } from "./notifications/scheduler.ts";
+import { createServiceWorkerGroups } from "./workers/service_groups.ts";
+import { workerOpusEngine } from "./workers/worker_opus.ts";
 import { BlobSigner } from "./storage/blob_signer.ts";
 import { FsStore } from "./storage/fs_store.ts";
 import { GcsStore } from "./storage/gcs_store.ts";
@@ -67,6 +69,12 @@ export async function startService(
       config.blobUrlSecret ?? jwtSecret ?? randomSecret(),
     );
     const stores = openStores(config, blobSigner);
+    const workers = createServiceWorkerGroups({
+      storage: config.workersStorage,
+      sync: config.workersSync,
+    });
+    cleanups.push(() => workers.close({ mode: "cancel" }));
+    metrics.register(() => workers.collect());
     const deps: AppDeps = createDeps({
       config,
       kv,
@@ -78,9 +86,10 @@ export async function startService(
       store: stores.privateSync,
       blobBuckets: stores.blobBuckets,
       blobSigner,
-      opus: inlineOpus,
+      opus: workerOpusEngine(workers.get("storage")),
     });
     cleanups.push(() => deps.mergedAudio.idle());
+    cleanups.push(scheduleDailySummaries(deps));
     const app = createApp(deps);
     const server = Deno.serve({
       port: config.port,

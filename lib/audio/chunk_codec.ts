@@ -21,6 +21,7 @@ import {
   encryptFrames,
 } from "../crypto/encrypted_frames.ts";
 import { decodeOpus, encodeOpus } from "./opus_codec.ts";
+import { HttpError } from "../http_error.ts";
 
 /** A user's `data_protection_level`; only `enhanced` is encrypted. */
 export type ProtectionLevel = "standard" | "enhanced";
@@ -72,6 +73,8 @@ async function step<T>(
   try {
     return await work();
   } catch (error) {
+    // A full worker queue says nothing about the chunk: let it surface as 503.
+    if (error instanceof HttpError) throw error;
     throw new ChunkDecodeError(ext, reason, error);
   }
 }
