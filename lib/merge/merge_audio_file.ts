@@ -32,7 +32,6 @@ import { HttpError, OverloadedError } from "../http_error.ts";
 import {
   type ChunkExt,
   chunkPrefix,
-  type ListedChunk,
   mergedKey,
   parseListing,
 } from "../storage/keys.ts";

@@ -558,11 +558,7 @@ Deno.test("a merge streamed to a slow writer never fetches more than the window 
       // Parts are the header, then one PCM part per contiguous chunk.
       maxAhead = Math.max(maxAhead, fetched - (partsRead - 1));
     }
-    return await store.put(
-      key,
-      new Uint8Array(parts.flatMap((p) => [...p])),
-      options,
-    );
+    return await store.put(key, concatBytes(parts), options);
   }
   const { deps } = makeDeps(slowStore);
   const merge = mergeAudioFile(deps, {
