@@ -6,6 +6,7 @@
  * @module
  */
 import { encodeOpus } from "../lib/audio/opus_codec.ts";
+import { wavHeader } from "../lib/audio/wav.ts";
 import { deriveUserKey } from "../lib/crypto/user_key.ts";
 import { encryptFrame } from "../lib/crypto/encrypted_frames.ts";
 import { batchKey, type ChunkExt, chunkKey } from "../lib/storage/keys.ts";
@@ -126,4 +127,47 @@ export async function putOriginalBatch(
     }),
   );
   return key;
+}
+
+/**
+ * The original's assembly (reference 4.1 step 6), written out plainly:
+ * sorted timestamps, silence for positive gaps, overlaps not trimmed.
+ */
+export function referenceAssembly(
+  requested: number[],
+  pcmAt: Map<number, Uint8Array>,
+): Uint8Array {
+  const sorted = [...requested].sort((a, b) => a - b);
+  const parts: Uint8Array[] = [];
+  let cursor = sorted[0];
+  for (const t of sorted) {
+    const pcm = pcmAt.get(t);
+    if (!pcm) continue;
+    const gap = t - cursor;
+    if (gap > 0) parts.push(new Uint8Array(Math.trunc(gap * 16000) * 2));
+    parts.push(pcm);
+    cursor = t + pcm.length / 32000;
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function wav(pcm: Uint8Array): Uint8Array {
+  const out = new Uint8Array(44 + pcm.length);
+  out.set(wavHeader(pcm.length));
+  out.set(pcm, 44);
+  return out;
+}
+
+/** A canonical WAV file around `pcm`. */
+export function wavOf(pcm: Uint8Array): Uint8Array {
+  const out = new Uint8Array(44 + pcm.length);
+  out.set(wavHeader(pcm.length));
+  out.set(pcm, 44);
+  return out;
 }

@@ -6,7 +6,6 @@ import {
   assertRejects,
 } from "@std/assert";
 import { decodeChunk } from "../audio/chunk_codec.ts";
-import { wavHeader } from "../audio/wav.ts";
 import type { Clock } from "../clock.ts";
 import { createDefaultLimiters } from "../concurrency/limiter_registry.ts";
 import { KeyRing } from "../crypto/key_ring.ts";
@@ -24,7 +23,9 @@ import {
   originalObject,
   putOriginalBatch,
   putOriginalChunk,
+  referenceAssembly,
   tonePcm,
+  wavOf,
 } from "../../tests/audio_fixtures.ts";
 import { TEST_ENCRYPTION_SECRET } from "../../tests/test_utils.ts";
 import { chunkDecoder } from "./chunk_decoder.ts";
@@ -60,41 +61,6 @@ function makeDeps(store: ObjectStore, overrides: Partial<MergeDeps> = {}) {
     ...overrides,
   };
   return { deps, logs };
-}
-
-/**
- * The original's assembly (reference 4.1 step 6), written out plainly:
- * sorted timestamps, silence for positive gaps, overlaps not trimmed.
- */
-function referenceAssembly(
-  requested: number[],
-  pcmAt: Map<number, Uint8Array>,
-): Uint8Array {
-  const sorted = [...requested].sort((a, b) => a - b);
-  const parts: Uint8Array[] = [];
-  let cursor = sorted[0];
-  for (const t of sorted) {
-    const pcm = pcmAt.get(t);
-    if (!pcm) continue;
-    const gap = t - cursor;
-    if (gap > 0) parts.push(new Uint8Array(Math.trunc(gap * 16000) * 2));
-    parts.push(pcm);
-    cursor = t + pcm.length / 32000;
-  }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
-function wav(pcm: Uint8Array): Uint8Array {
-  const out = new Uint8Array(44 + pcm.length);
-  out.set(wavHeader(pcm.length));
-  out.set(pcm, 44);
-  return out;
 }
 
 Deno.test("mergeAudioFile() reproduces the original's bytes: leading silence, gaps, overlaps, duplicates, odd bytes, batches", async () => {
@@ -178,7 +144,7 @@ Deno.test("mergeAudioFile() reproduces the original's bytes: leading silence, ga
   );
   const cached = await store.getBytes(mergedKey(UID, CID, FID));
   assertEquals(cached.length, 44 + expected.length);
-  assertEquals(cached, wav(expected));
+  assertEquals(cached, wavOf(expected));
   assertEquals(result.pcmBytes, expected.length);
   assertEquals(result.info.contentType, "audio/wav");
   assertEquals(result.info.metadata.audio_file_id, FID);
@@ -244,7 +210,7 @@ Deno.test("mergeAudioFile() reads every format of the original bucket, planning 
   });
 
   const cached = await store.getBytes(mergedKey(UID, CID, FID));
-  assertEquals(cached, wav(referenceAssembly(requested, pcmAt)));
+  assertEquals(cached, wavOf(referenceAssembly(requested, pcmAt)));
   assertEquals(
     logs.filter((l) => l.level === "warn"),
     [],
@@ -280,7 +246,7 @@ Deno.test("mergeAudioFile() falls through to the next format when a chunk cannot
     timestamps: [BASE],
     priority: "interactive",
   });
-  assertEquals(await store.getBytes(mergedKey(UID, CID, FID)), wav(pcm));
+  assertEquals(await store.getBytes(mergedKey(UID, CID, FID)), wavOf(pcm));
   assertEquals(result.present, 1);
   assert(
     logs.some((l) => l.key === badKey && l.level === "warn"),
@@ -309,7 +275,7 @@ Deno.test("mergeAudioFile() retries a transient storage error and succeeds", asy
     timestamps: [BASE],
     priority: "interactive",
   });
-  assertEquals(await store.getBytes(mergedKey(UID, CID, FID)), wav(pcm));
+  assertEquals(await store.getBytes(mergedKey(UID, CID, FID)), wavOf(pcm));
   assertEquals(store.count("getBytes", key), 2);
 });
 
