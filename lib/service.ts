@@ -91,11 +91,18 @@ export async function startService(
     cleanups.push(() => deps.mergedAudio.idle());
     cleanups.push(scheduleDailySummaries(deps));
     const app = createApp(deps);
+    const inFlight = new RequestTracker();
+    metrics.register(() => [{
+      name: "audiosync_http_requests_in_flight",
+      help: "Requests whose handler is running",
+      type: "gauge",
+      samples: [{ value: inFlight.active }],
+    }]);
     const server = Deno.serve({
       port: config.port,
       hostname: config.hostname,
       onListen() {},
-    }, app.fetch);
+    }, (request, info) => inFlight.track(() => app.fetch(request, info)));
     const addr = server.addr as Deno.NetAddr;
     log({
       time: new Date().toISOString(),
@@ -110,7 +117,12 @@ export async function startService(
       addr,
       shutdownSignal: shutdownController.signal,
       shutdown() {
-        stopping ??= drain(server, shutdownController, cleanups, config, log);
+        stopping ??= drain(
+          { server, inFlight, controller: shutdownController },
+          cleanups,
+          config,
+          log,
+        );
         return stopping;
       },
     };
@@ -120,21 +132,59 @@ export async function startService(
   }
 }
 
+/**
+ * Counts requests whose handler is running. `Deno.HttpServer.shutdown()`
+ * cuts the bodies of requests still uploading, so draining first waits for
+ * handlers to finish and only then shuts the server.
+ */
+class RequestTracker {
+  #active = 0;
+  #idle = Promise.withResolvers<void>();
+
+  async track(handle: () => Response | Promise<Response>): Promise<Response> {
+    this.#active++;
+    try {
+      return await handle();
+    } finally {
+      if (--this.#active === 0) {
+        this.#idle.resolve();
+        this.#idle = Promise.withResolvers<void>();
+      }
+    }
+  }
+
+  /** Handlers running now. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Resolves once no handler runs. */
+  idle(): Promise<void> {
+    return this.#active === 0 ? Promise.resolve() : this.#idle.promise;
+  }
+}
+
 async function drain(
-  server: Deno.HttpServer,
-  controller: AbortController,
+  running: {
+    server: Deno.HttpServer;
+    inFlight: RequestTracker;
+    controller: AbortController;
+  },
   cleanups: Array<() => Promise<void> | void>,
   config: Config,
   log: LogSink,
 ): Promise<void> {
   const started = performance.now();
-  controller.abort(new Error("Service is shutting down"));
+  // Health checks now answer 503, so balancers stop sending new work.
+  running.controller.abort(new Error("Service is shutting down"));
   let timer: ReturnType<typeof setTimeout> | undefined;
   const graceOver = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), config.shutdownGraceMs);
   });
   const outcome = await Promise.race([
-    server.shutdown().then(() => "drained" as const),
+    running.inFlight.idle()
+      .then(() => running.server.shutdown())
+      .then(() => "drained" as const),
     graceOver,
   ]);
   clearTimeout(timer);

@@ -81,6 +81,8 @@ export async function storeChunk(
   chunk: { uid: string; cid: string; ts: number; pcm: Uint8Array },
 ): Promise<StoredObject> {
   validatePcmBody(chunk.pcm);
+  // The encoder may take the buffer (a transfer to a worker): measure first.
+  const pcmBytes = chunk.pcm.length;
   const protection = await protectionOf(deps, chunk.uid);
   const key = protection === "enhanced"
     ? (await deps.keys.keysFor(chunk.uid)).gcm
@@ -92,7 +94,7 @@ export async function storeChunk(
   });
   const objectKey = chunkKey(chunk.uid, chunk.cid, chunk.ts, encoded.ext);
   await deps.store.put(objectKey, encoded.bytes, {
-    metadata: { [PCM_BYTES_METADATA]: String(chunk.pcm.length) },
+    metadata: { [PCM_BYTES_METADATA]: String(pcmBytes) },
   });
   // Only after the new object is durable: drop the timestamp's other formats,
   // which a merge would otherwise prefer or keep as fallbacks.
@@ -103,7 +105,7 @@ export async function storeChunk(
         deps.store.delete(chunkKey(chunk.uid, chunk.cid, chunk.ts, ext))
       ),
   );
-  return { key: objectKey, ext: encoded.ext, pcm_bytes: chunk.pcm.length };
+  return { key: objectKey, ext: encoded.ext, pcm_bytes: pcmBytes };
 }
 
 /**
