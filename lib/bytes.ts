@@ -16,8 +16,9 @@ export function readUint32BE(bytes: Uint8Array, offset: number): number {
     .getUint32(offset, false);
 }
 
-/** Joins byte arrays into one. */
+/** Joins byte arrays into one; a single part is returned as it is. */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
   let size = 0;
   for (const part of parts) size += part.byteLength;
   const out = new Uint8Array(size);

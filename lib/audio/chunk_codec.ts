@@ -22,6 +22,7 @@ import {
 } from "../crypto/encrypted_frames.ts";
 import { decodeOpus, encodeOpus } from "./opus_codec.ts";
 import { HttpError } from "../http_error.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** A user's `data_protection_level`; only `enhanced` is encrypted. */
 export type ProtectionLevel = "standard" | "enhanced";
@@ -135,7 +136,7 @@ export async function decodeChunk(
         "decrypt",
         () => decryptFrameList(k, bytes),
       );
-      return concat(frames.map(evenLength));
+      return concatBytes(frames.map(evenLength));
     }
   }
 }
@@ -210,20 +211,8 @@ export async function encodeBatch(
 ): Promise<{ ext: "batch.bin" | "batch.enc"; bytes: Uint8Array }> {
   const chunks = pcms.map(evenLength);
   if (options.protection !== "enhanced") {
-    return { ext: "batch.bin", bytes: concat(chunks) };
+    return { ext: "batch.bin", bytes: concatBytes(chunks) };
   }
   const key = requireKey(options, "a batch");
   return { ext: "batch.enc", bytes: await encryptFrames(key, chunks) };
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const part of parts) total += part.length;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

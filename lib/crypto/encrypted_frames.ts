@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 
 /** AES-GCM nonce length (reference §2). */
 export const NONCE_BYTES = 12;
@@ -153,7 +154,7 @@ export async function encryptFrames(
   const frames = await Promise.all(
     plaintexts.map((plaintext) => encryptFrame(key, plaintext)),
   );
-  return concat(frames);
+  return concatBytes(frames);
 }
 
 /**
@@ -203,7 +204,7 @@ export async function decryptFrames(
   key: CryptoKey,
   bytes: Uint8Array,
 ): Promise<Uint8Array> {
-  return concat(await decryptFrameList(key, bytes));
+  return concatBytes(await decryptFrameList(key, bytes));
 }
 
 /**
@@ -225,17 +226,4 @@ export function framePlaintextLengths(bytes: Uint8Array): number[] {
  */
 export function countFrames(bytes: Uint8Array): number {
   return splitFrames(bytes).length;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let total = 0;
-  for (const part of parts) total += part.length;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
