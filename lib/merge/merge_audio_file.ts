@@ -133,8 +133,9 @@ export async function mergeAudioFile(
   if (plan.jobs.length === 0) throw new NoChunksError();
 
   const lengths = await planLengths(deps, request, plan, metadata);
-  const total = plannedTotal(plan, lengths);
-  if (total === null) throw new NoChunksError();
+  const planned = plannedTotal(plan, lengths);
+  if (planned === null) throw new NoChunksError();
+  const total: number = planned;
 
   const counts = { present: 0, absent: 0, deviated: false };
   const results = slidingWindow(
@@ -143,19 +144,36 @@ export async function mergeAudioFile(
       fetchJob(deps, request, job, anySignal(signal, jobSignal)),
     { window: MERGE_WINDOW, signal },
   );
-  const body = ReadableStream.from(
-    wavBody(plan, results, total, counts),
-  );
+  // The store may wrap a failure of the body; keep the body's own error so
+  // the caller sees why (404 no chunks, 503 storage) rather than the wrapper.
+  let bodyError: { error: unknown } | undefined;
+  async function* guarded(): AsyncGenerator<Uint8Array> {
+    try {
+      yield* wavBody(plan, results, total, counts);
+    } catch (error) {
+      bodyError = { error };
+      throw error;
+    }
+  }
   const now = deps.clock.now();
-  const info = await store.put(mergedKey(uid, cid, fid), body, {
-    contentType: "audio/wav",
-    metadata: {
-      expires_at: new Date(now + MERGED_CACHE_TTL_MS).toISOString(),
-      audio_file_id: fid,
-      [PCM_BYTES_METADATA]: String(total),
-    },
-    signal,
-  });
+  let info: ObjectInfo;
+  try {
+    info = await store.put(
+      mergedKey(uid, cid, fid),
+      ReadableStream.from(guarded()),
+      {
+        contentType: "audio/wav",
+        metadata: {
+          expires_at: new Date(now + MERGED_CACHE_TTL_MS).toISOString(),
+          audio_file_id: fid,
+          [PCM_BYTES_METADATA]: String(total),
+        },
+        signal,
+      },
+    );
+  } catch (error) {
+    throw bodyError ? bodyError.error : error;
+  }
   if (counts.deviated) {
     deps.log({
       level: "warn",
