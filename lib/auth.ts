@@ -21,6 +21,7 @@ import type { HonoJsonWebKey } from "hono/utils/jwt/jws";
 import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
 import { HttpError } from "./http_error.ts";
+import { validatePathId } from "./storage/keys.ts";
 import type { AppEnv } from "./app_env.ts";
 
 /** Algorithms accepted from a JWKS; symmetric ones never are. */
@@ -111,6 +112,15 @@ export function createAuthVerifier(options: AuthOptions): AuthVerifier {
       const sub = payload.sub;
       if (typeof sub !== "string" || sub === "") {
         throw unauthorized("token has no subject (sub claim)");
+      }
+      // The uid names storage prefixes (chunks/{uid}/...): a subject that
+      // could step outside its own prefix is refused here, once for all.
+      try {
+        validatePathId("uid", sub);
+      } catch (error) {
+        throw unauthorized(
+          `token subject is not a usable user id (${(error as Error).message})`,
+        );
       }
       return { uid: sub };
     },

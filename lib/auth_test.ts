@@ -29,6 +29,16 @@ const rejections: Array<[string, () => Promise<string>, string]> = [
     "no subject",
   ],
   [
+    "a subject that would leave its storage prefix",
+    () => signDevToken("../other-user", { secret: SECRET }),
+    "not a usable user id",
+  ],
+  [
+    "a subject with a slash",
+    () => signDevToken("a/b", { secret: SECRET }),
+    "not a usable user id",
+  ],
+  [
     "an RS256 token when no JWKS is configured",
     () => Promise.resolve(fakeRs256()),
     "not accepted",
