@@ -5,6 +5,7 @@ import { parseWavHeader } from "../lib/audio/wav.ts";
 import { ConversationRepo } from "../lib/db/conversations.ts";
 import { mergedKey } from "../lib/storage/keys.ts";
 import type { MemoryStore } from "../lib/storage/memory_store.ts";
+import { TransientStorageError } from "../lib/storage/object_store.ts";
 import { noisePcm, putOriginalChunk, tonePcm } from "./audio_fixtures.ts";
 import {
   authHeader,
@@ -407,4 +408,50 @@ Deno.test("a download of a file whose chunks are all gone answers 404 Audio chun
   );
   assertEquals(res.status, 404);
   assertEquals((await res.json()).detail, "Audio chunks not found in storage");
+});
+
+Deno.test("a download of a file without chunk timestamps answers 500 Failed to download audio file", async () => {
+  await using t = await makeTestApp();
+  const repo = new ConversationRepo(t.deps.kv);
+  const conversation = await repo.getOrCreate("u1", "c1", new Date());
+  await repo.replaceAudioFiles(conversation, [{
+    id: "f-empty",
+    uid: "u1",
+    conversation_id: "c1",
+    chunk_timestamps: [],
+    provider: "gcp",
+    started_at: null,
+    duration: 0,
+  }]);
+  const res = await call(t, "u1", "GET", "/v1/sync/audio/c1/f-empty");
+  assertEquals(res.status, 500);
+  assertEquals((await res.json()).detail, "Failed to download audio file");
+});
+
+Deno.test("a failed cache write answers 503 with Retry-After and the next request merges again", async () => {
+  await using t = await makeTestApp();
+  const store = storeOf(t);
+  await putOriginalChunk(
+    store,
+    { uid: "u1", cid: "c1", ts: BASE, ext: "bin" },
+    noisePcm(3200, 4),
+  );
+  const created =
+    await (await call(t, "u1", "POST", "/v1/conversations/c1/audio-files"))
+      .json();
+  await t.deps.mergedAudio.idle();
+  const fid = created.audio_files[0].id;
+  await store.deletePrefix("merged/");
+  store.failNext(
+    (c) => c.op === "put" && c.key.startsWith("merged/"),
+    new TransientStorageError("503 from storage", { cause: null }),
+  );
+  const failed = await call(t, "u1", "GET", `/v1/sync/audio/c1/${fid}`);
+  assertEquals(failed.status, 503);
+  assert(failed.headers.get("retry-after"));
+  await failed.body?.cancel();
+  assertEquals(await store.head(mergedKey("u1", "c1", fid)), null);
+  const retried = await call(t, "u1", "GET", `/v1/sync/audio/c1/${fid}`);
+  assertEquals(retried.status, 200);
+  assertEquals((await retried.arrayBuffer()).byteLength, 44 + 3200);
 });

@@ -13,7 +13,10 @@
  * Failure semantics: a missing object or one that cannot be decrypted or
  * decoded is absent (the next listed format is tried first, and the key is
  * logged); a transient storage error is retried with backoff and, if it
- * persists, fails the merge with 503 and nothing is cached.
+ * persists, fails the merge with 503 and nothing is cached. When a chunk
+ * turns out to decode to another length than planned (a corrupt object),
+ * the pass writes nothing and the merge runs once more with the lengths it
+ * learned, so the cached bytes are always the original's.
  *
  * @module
  */
@@ -133,6 +136,49 @@ export async function mergeAudioFile(
   if (plan.jobs.length === 0) throw new NoChunksError();
 
   const lengths = await planLengths(deps, request, plan, metadata);
+  try {
+    return await writeMerge(deps, request, plan, lengths, "strict");
+  } catch (error) {
+    if (!(error instanceof PlanMismatch)) throw error;
+    // A chunk decoded to another length than planned (corrupt, or absent
+    // after all). Merge once more with what was learned, so the output is
+    // exactly what the original would produce; if that still differs,
+    // keep the header's promise by padding or cutting, and log it.
+    deps.log({
+      level: "warn",
+      msg:
+        "merged length differs from plan; merging again with the lengths learned",
+      uid: request.uid,
+      conversation_id: request.cid,
+      audio_file_id: request.fid,
+    });
+    return await writeMerge(deps, request, plan, error.actual, "pad");
+  }
+}
+
+/** Thrown at the end of a strict pass whose decoded lengths missed the plan. */
+class PlanMismatch extends Error {
+  readonly actual: (number | null)[];
+
+  constructor(actual: (number | null)[]) {
+    super("Merged audio does not match its planned length");
+    this.actual = actual;
+  }
+}
+
+/**
+ * Streams one pass of the merge into the cache object. `"strict"` fails
+ * with {@linkcode PlanMismatch} (and writes nothing) when the decoded
+ * lengths differ from the plan; `"pad"` pads or cuts to the planned size.
+ */
+async function writeMerge(
+  deps: MergeDeps,
+  request: MergeRequest,
+  plan: MergePlan,
+  lengths: (number | null)[],
+  mode: "strict" | "pad",
+): Promise<MergeResult> {
+  const { uid, cid, fid, signal } = request;
   const planned = plannedTotal(plan, lengths);
   if (planned === null) throw new NoChunksError();
   const total: number = planned;
@@ -149,7 +195,12 @@ export async function mergeAudioFile(
   let bodyError: { error: unknown } | undefined;
   async function* guarded(): AsyncGenerator<Uint8Array> {
     try {
-      yield* wavBody(plan, results, total, counts);
+      yield* wavBody(plan, results, {
+        total,
+        planned: lengths,
+        mode,
+        counts,
+      });
     } catch (error) {
       bodyError = { error };
       throw error;
@@ -158,7 +209,7 @@ export async function mergeAudioFile(
   const now = deps.clock.now();
   let info: ObjectInfo;
   try {
-    info = await store.put(
+    info = await deps.store.put(
       mergedKey(uid, cid, fid),
       ReadableStream.from(guarded()),
       {
@@ -305,12 +356,25 @@ async function fetchJob(
   return null;
 }
 
+/**
+ * The WAV: header, then PCM with gaps filled. In `"strict"` mode the first
+ * job whose decoded length misses the plan stops the output; the remaining
+ * results are still taken to learn their lengths, then
+ * {@linkcode PlanMismatch} carries them all.
+ */
 async function* wavBody(
   plan: MergePlan,
   results: AsyncIterator<Uint8Array | null>,
-  total: number,
-  counts: { present: number; absent: number; deviated: boolean },
+  options: {
+    total: number;
+    planned: readonly (number | null)[];
+    mode: "strict" | "pad";
+    counts: { present: number; absent: number; deviated: boolean };
+  },
 ): AsyncGenerator<Uint8Array> {
+  const { total, planned, mode, counts } = options;
+  const actual = [...planned];
+  let mismatch = false;
   yield wavHeader(total);
   const filler = new GapFiller(plan.slots[0].timestamp);
   let emitted = 0;
@@ -336,10 +400,15 @@ async function* wavBody(
       currentJob = slot.job;
       const next = await results.next();
       pcm = next.done ? null : next.value;
+      actual[currentJob] = pcm ? pcm.length : null;
       if (pcm) counts.present++;
       else counts.absent++;
+      if (actual[currentJob] !== planned[currentJob]) {
+        if (mode === "strict") mismatch = true;
+        else counts.deviated = true;
+      }
     }
-    if (!pcm) continue;
+    if (!pcm || mismatch) continue;
     const silence = filler.advance(slot.timestamp, pcm.length);
     for (let left = silence; left > 0; left -= SILENCE_BLOCK_BYTES) {
       yield* cut(SILENCE.subarray(0, Math.min(left, SILENCE_BLOCK_BYTES)));
@@ -347,6 +416,7 @@ async function* wavBody(
     yield* cut(pcm);
   }
   if (counts.present === 0) throw new NoChunksError();
+  if (mismatch) throw new PlanMismatch(actual);
   if (emitted < total) counts.deviated = true;
   while (emitted < total) {
     const size = Math.min(total - emitted, SILENCE_BLOCK_BYTES);

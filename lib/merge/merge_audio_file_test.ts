@@ -572,3 +572,43 @@ Deno.test("mergeAudioFile() rejects a missing ENCRYPTION_SECRET for encrypted ch
   assertEquals((error as { status?: number }).status, 503);
   assert(error.message.includes("ENCRYPTION_SECRET"));
 });
+
+Deno.test("mergeAudioFile() treats a corrupt batch as absent as a whole, even where single chunks exist inside it", async () => {
+  const store = new MemoryStore();
+  const { deps, logs } = makeDeps(store);
+  const before = noisePcm(32_000, 21);
+  await putOriginalChunk(
+    store,
+    { uid: UID, cid: CID, ts: BASE, ext: "bin" },
+    before,
+  );
+  // A .batch.enc whose frame is cut short cannot be decrypted.
+  await store.put(
+    `chunks/${UID}/${CID}/${(BASE + 5).toFixed(3)}-${
+      (BASE + 10).toFixed(3)
+    }.batch.enc`,
+    new Uint8Array([0, 0, 0, 40, 1, 2, 3]),
+  );
+  await putOriginalChunk(store, {
+    uid: UID,
+    cid: CID,
+    ts: BASE + 10,
+    ext: "bin",
+  }, noisePcm(32_000, 22));
+  const requested = [BASE, BASE + 5, BASE + 10];
+  const result = await mergeAudioFile(deps, {
+    uid: UID,
+    cid: CID,
+    fid: FID,
+    timestamps: requested,
+    priority: "interactive",
+  });
+  assertEquals(result.present, 1);
+  assertEquals(result.absent, 1);
+  // Only the first chunk: the batch is absent and the chunk at +10 is covered by it.
+  assertEquals(await store.getBytes(mergedKey(UID, CID, FID)), wavOf(before));
+  // The plan counted the batch's header-declared length; the mismatch made
+  // a second, exact pass instead of padding.
+  assert(logs.some((l) => String(l.msg).includes("merging again")));
+  assertEquals(store.count("put", mergedKey(UID, CID, FID)), 2);
+});
