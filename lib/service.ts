@@ -8,7 +8,11 @@
 import { jsonLineSink, type LogSink } from "./access_log.ts";
 import { createApp } from "./app.ts";
 import type { AppDeps } from "./app_env.ts";
-import { createAuthVerifier, loadOrCreateDevSecret } from "./auth.ts";
+import {
+  createAuthVerifier,
+  DEV_SECRET_FILE,
+  loadOrCreateDevSecret,
+} from "./auth.ts";
 import { systemClock } from "./clock.ts";
 import { type Config, ConfigError } from "./config.ts";
 import { MetricsRegistry } from "./metrics.ts";
@@ -111,6 +115,14 @@ export async function startService(
       url: `http://${addr.hostname}:${addr.port}`,
       port: addr.port,
     });
+    if (!config.authJwtSecret && !config.authJwksUrl) {
+      log({
+        time: new Date().toISOString(),
+        level: "info",
+        msg:
+          `local tokens: run 'deno task token <uid>' (signed with ${config.dataDir}/${DEV_SECRET_FILE}) and send 'Authorization: Bearer <token>'`,
+      });
+    }
 
     let stopping: Promise<void> | undefined;
     return {

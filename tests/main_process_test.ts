@@ -108,8 +108,12 @@ Deno.test("main.ts without AUTH_JWT_SECRET creates a dev secret that deno task t
     } finally {
       main.child.kill("SIGTERM");
       await deadline(main.child.status, PROCESS_BOUND_MS);
-      await main.rest();
-      await main.child.stderr.cancel();
     }
+    const lines = await main.rest();
+    await main.child.stderr.cancel();
+    // `deno task dev` tells a newcomer how to get a token.
+    const hint = lines.map((l) => JSON.parse(l).msg)
+      .find((msg) => String(msg).includes("deno task token"));
+    assertStringIncludes(String(hint), "Authorization: Bearer");
   });
 });
