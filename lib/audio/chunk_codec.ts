@@ -74,10 +74,16 @@ async function step<T>(
   try {
     return await work();
   } catch (error) {
-    // A full worker queue says nothing about the chunk: let it surface as 503.
-    if (error instanceof HttpError) throw error;
+    // A full or failing worker group, or a cancelled merge, says nothing
+    // about the chunk: those must fail the merge, never make it silence.
+    if (error instanceof HttpError || isAbort(error)) throw error;
     throw new ChunkDecodeError(ext, reason, error);
   }
+}
+
+function isAbort(error: unknown): boolean {
+  return error instanceof DOMException &&
+    (error.name === "AbortError" || error.name === "TimeoutError");
 }
 
 /**
@@ -105,13 +111,16 @@ export async function decodeChunk(
   bytes: Uint8Array,
   key: KeyProvider,
   engine: OpusEngine = inlineOpus,
+  signal?: AbortSignal,
 ): Promise<Uint8Array> {
   switch (ext) {
     case "bin":
     case "batch.bin":
       return evenLength(bytes);
     case "opus":
-      return evenLength(await step(ext, "decode", () => engine.decode(bytes)));
+      return evenLength(
+        await step(ext, "decode", () => engine.decode(bytes, signal)),
+      );
     case "enc": {
       const k = await key();
       return evenLength(
@@ -126,7 +135,7 @@ export async function decodeChunk(
         () => decryptFrames(k, bytes),
       );
       return evenLength(
-        await step(ext, "decode", () => engine.decode(container)),
+        await step(ext, "decode", () => engine.decode(container, signal)),
       );
     }
     case "batch.enc": {
@@ -157,15 +166,26 @@ export interface EncodeOptions {
  */
 export interface OpusEngine {
   /** PCM to an omi opus container. */
-  encode(pcm: Uint8Array): Uint8Array | Promise<Uint8Array>;
-  /** An omi opus container to PCM. */
-  decode(container: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  encode(
+    pcm: Uint8Array,
+    signal?: AbortSignal,
+  ): Uint8Array | Promise<Uint8Array>;
+  /**
+   * An omi opus container to PCM. A container that cannot be decoded
+   * throws a plain error; a failure of the engine itself (a crashed or
+   * overloaded worker) throws an `HttpError` so the caller does not take it
+   * for a broken chunk.
+   */
+  decode(
+    container: Uint8Array,
+    signal?: AbortSignal,
+  ): Uint8Array | Promise<Uint8Array>;
 }
 
 /** libopus on the calling isolate. */
 export const inlineOpus: OpusEngine = {
-  encode: encodeOpus,
-  decode: decodeOpus,
+  encode: (pcm) => encodeOpus(pcm),
+  decode: (container) => decodeOpus(container),
 };
 
 function requireKey(options: EncodeOptions, what: string): CryptoKey {

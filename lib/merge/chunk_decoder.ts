@@ -24,12 +24,13 @@ export function chunkDecoder(
   keys: KeyRing,
   engine: OpusEngine = inlineOpus,
 ): ChunkDecoder {
-  return function decode(ext, bytes, uid) {
+  return function decode(ext, bytes, uid, signal) {
     return decodeChunk(
       ext,
       bytes,
       async () => (await keys.keysFor(uid)).gcm,
       engine,
+      signal,
     );
   };
 }

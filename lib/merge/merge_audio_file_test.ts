@@ -612,3 +612,45 @@ Deno.test("mergeAudioFile() treats a corrupt batch as absent as a whole, even wh
   assert(logs.some((l) => String(l.msg).includes("merging again")));
   assertEquals(store.count("put", mergedKey(UID, CID, FID)), 2);
 });
+
+Deno.test("mergeAudioFile() fails with 503 and caches nothing when the decoder itself fails (a crashed worker)", async () => {
+  const store = new MemoryStore();
+  const keys = new KeyRing(TEST_ENCRYPTION_SECRET);
+  const failing = {
+    encode: () => Promise.reject(new Error("unused")),
+    decode: () =>
+      Promise.reject(new OverloadedError("storage worker group failed", 2)),
+  };
+  const { deps } = makeDeps(store, {
+    keys,
+    decode: chunkDecoder(keys, failing),
+  });
+  await putOriginalChunk(
+    store,
+    { uid: UID, cid: CID, ts: BASE, ext: "opus" },
+    tonePcm(1),
+  );
+  await putOriginalChunk(
+    store,
+    { uid: UID, cid: CID, ts: BASE, ext: "bin" },
+    tonePcm(1),
+  );
+  const error = await assertRejects(
+    () =>
+      mergeAudioFile(deps, {
+        uid: UID,
+        cid: CID,
+        fid: FID,
+        timestamps: [BASE],
+        priority: "interactive",
+      }),
+    OverloadedError,
+  );
+  assertEquals(error.status, 503);
+  assertEquals(await store.head(mergedKey(UID, CID, FID)), null);
+  assertEquals(
+    store.count("getBytes", `chunks/${UID}/${CID}/${BASE.toFixed(3)}.bin`),
+    0,
+    "no fall-through",
+  );
+});
