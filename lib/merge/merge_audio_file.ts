@@ -61,6 +61,8 @@ const STORAGE_ATTEMPTS = 4;
 /** First and longest backoff between attempts. */
 const STORAGE_BACKOFF_MIN_MS = 50;
 const STORAGE_BACKOFF_MAX_MS = 1_000;
+/** A RIFF size field is 32 bits and counts 36 header bytes besides the data. */
+const MAX_WAV_DATA_BYTES = 0xffff_ffff - 36;
 /** Zero bytes are written in blocks of this size. */
 const SILENCE_BLOCK_BYTES = 64 * 1024;
 const SILENCE = new Uint8Array(SILENCE_BLOCK_BYTES);
@@ -181,6 +183,12 @@ async function writeMerge(
   const { uid, cid, fid, signal } = request;
   const planned = plannedTotal(plan, lengths);
   if (planned === null) throw new NoChunksError();
+  if (planned > MAX_WAV_DATA_BYTES) {
+    throw new HttpError(
+      500,
+      `Failed to download audio file: ${planned} bytes of audio exceed what one WAV can hold`,
+    );
+  }
   const total: number = planned;
 
   const counts = { present: 0, absent: 0, deviated: false };

@@ -654,3 +654,29 @@ Deno.test("mergeAudioFile() fails with 503 and caches nothing when the decoder i
     "no fall-through",
   );
 });
+
+Deno.test("a corrupt opus header that claims billions of packets is absent, not a 4 GiB plan", async () => {
+  const store = new MemoryStore();
+  const { deps } = makeDeps(store);
+  const good = noisePcm(32_000, 31);
+  await putOriginalChunk(
+    store,
+    { uid: UID, cid: CID, ts: BASE, ext: "bin" },
+    good,
+  );
+  const corrupt = new Uint8Array(20);
+  new DataView(corrupt.buffer).setUint32(0, 0xffff_ffff, true);
+  await store.put(
+    `chunks/${UID}/${CID}/${(BASE + 1).toFixed(3)}.opus`,
+    corrupt,
+  );
+  const result = await mergeAudioFile(deps, {
+    uid: UID,
+    cid: CID,
+    fid: FID,
+    timestamps: [BASE, BASE + 1],
+    priority: "interactive",
+  });
+  assertEquals(result.present, 1);
+  assertEquals(await store.getBytes(mergedKey(UID, CID, FID)), wavOf(good));
+});

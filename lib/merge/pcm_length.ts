@@ -81,7 +81,7 @@ export async function probePcmLength(
     case "batch.bin":
       return even(entry.size);
     case "opus":
-      return opusLength(await range(0, CONTAINER_HEADER_BYTES));
+      return opusLength(await range(0, CONTAINER_HEADER_BYTES), entry.size);
     case "opus.enc": {
       const head = await range(
         0,
@@ -97,7 +97,8 @@ export async function probePcmLength(
         nonce,
         head.subarray(LENGTH_PREFIX_BYTES + NONCE_BYTES),
       );
-      return opusLength(plain);
+      // At least one frame's nonce, tag and length prefix surround it.
+      return opusLength(plain, entry.size - FRAME_OVERHEAD_BYTES);
     }
     case "enc":
     case "batch.enc": {
@@ -119,9 +120,26 @@ export async function probePcmLength(
   }
 }
 
-function opusLength(header: Uint8Array): number {
+/** Each packet record has at least its 2-byte length (reference 1.4). */
+const MIN_PACKET_RECORD_BYTES = 2;
+
+/**
+ * The decoded length a container header promises. A header that claims more
+ * packets than the container's size can hold is corrupt (or, for an
+ * `.opus.enc` read with the wrong key, noise) and is refused, so a bad
+ * object cannot inflate the planned WAV.
+ */
+function opusLength(header: Uint8Array, containerBytes: number): number {
   const count = readUint32LE(header, 0);
   const original = readUint32LE(header, 4);
+  const room = Math.floor(
+    (containerBytes - CONTAINER_HEADER_BYTES) / MIN_PACKET_RECORD_BYTES,
+  );
+  if (count > room) {
+    throw new RangeError(
+      `Cannot plan an opus container: its header claims ${count} packets but only ${room} fit in ${containerBytes} bytes`,
+    );
+  }
   const framed = FRAME_PCM_BYTES * count;
   return even(original > 0 && original <= framed ? original : framed);
 }
