@@ -133,7 +133,9 @@ export class MergedAudio {
       });
       return result.info;
     } finally {
-      this.#states.delete(key);
+      // A newer flight for the key may have started after this one was
+      // dropped (all its callers aborted); leave its state alone.
+      if (this.#states.get(key) === state) this.#states.delete(key);
     }
   }
 
@@ -150,10 +152,11 @@ export class MergedAudio {
       }
       state.requeue = new AbortController();
       try {
+        // No per-user key: the cap protects what users wait for, and a
+        // user's own precache must never crowd out that user's downloads.
         return await limiter.acquire({
           signal: AbortSignal.any([signal, state.requeue.signal]),
           priority: "background",
-          key: uid,
         });
       } catch (error) {
         // Promoted while queued: wait again, now ahead of precache.
@@ -180,12 +183,20 @@ export class MergedAudio {
     const eligible = files.filter((file) =>
       file.id && file.chunk_timestamps.length > 0
     );
-    for (const file of eligible) {
-      this.startInBackground(
-        { uid, cid, file, priority: "background" },
-        options,
-      );
-    }
+    if (eligible.length === 0) return 0;
+    // One file after another: a conversation's precache holds at most one
+    // queue place, however many files it has.
+    const task = (async () => {
+      for (const file of eligible) {
+        if (options.signal?.aborted) return;
+        await this.startInBackground(
+          { uid, cid, file, priority: "background" },
+          options,
+        );
+      }
+    })();
+    this.#background.add(task);
+    task.finally(() => this.#background.delete(task));
     return eligible.length;
   }
 

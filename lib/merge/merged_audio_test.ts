@@ -219,3 +219,32 @@ Deno.test("precache logs a failure instead of throwing, and skips files without 
     ["f2"],
   );
 });
+
+Deno.test("a user's own precache never makes that user's download answer 429, and queues one file at a time", async () => {
+  const { store, limiters, merged } = await setup({
+    filePermits: 1,
+    perUser: 1,
+  });
+  const files = [];
+  for (const id of ["f1", "f2", "f3", "f4"]) {
+    files.push(await file(store, "u", `c-${id}`, id));
+  }
+  const blocker = await limiters.get("storage.file").acquire();
+  for (const f of files) merged.precache("u", f.conversation_id, [f]);
+  const many = await file(store, "u", "c-many", "g1");
+  const extra = [{ ...many, id: "g2" }, { ...many, id: "g3" }];
+  merged.precache("u", "c-many", [many, ...extra]);
+  await new Promise((r) => setTimeout(r, 0));
+  // Four single-file calls and one three-file call: one waiter each.
+  assertEquals(limiters.get("storage.file").waitingAt("background"), 5);
+  const download = merged.ensure({
+    uid: "u",
+    cid: "c-f4",
+    file: files[3],
+    priority: "interactive",
+  });
+  blocker.release();
+  await download;
+  await merged.idle();
+  assertEquals(store.count("put", mergedKey("u", "c-many", "g3")), 1);
+});
