@@ -55,6 +55,8 @@ export interface AuthOptions {
   jwksUrl?: string;
   /** Required `aud` for JWKS tokens (a Firebase project id). */
   audience?: string;
+  /** Required `iss` for JWKS tokens. */
+  issuer?: string;
   /** Fetch used for the key set; tests pass their own. */
   fetch?: typeof fetch;
   clock?: Clock;
@@ -101,13 +103,20 @@ export function createAuthVerifier(options: AuthOptions): AuthVerifier {
           payload = await Jwt.verifyWithJwks(token, {
             keys: await jwks.keysFor(header.kid),
             allowedAlgorithms: [...JWKS_ALGORITHMS],
-            verification: audience ? { aud: audience } : {},
+            verification: {
+              ...(audience ? { aud: audience } : {}),
+              ...(options.issuer ? { iss: options.issuer } : {}),
+            },
           });
         }
       } catch (error) {
         throw error instanceof HttpError
           ? error
           : unauthorized(reasonOf(error));
+      }
+      // A token without an expiry would be valid forever.
+      if (typeof payload.exp !== "number") {
+        throw unauthorized("token has no expiry (exp claim)");
       }
       const sub = payload.sub;
       if (typeof sub !== "string" || sub === "") {

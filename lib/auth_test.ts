@@ -29,6 +29,11 @@ const rejections: Array<[string, () => Promise<string>, string]> = [
     "no subject",
   ],
   [
+    "a token without an expiry",
+    () => Jwt.sign({ sub: "a" }, SECRET, "HS256"),
+    "no expiry",
+  ],
+  [
     "a subject that would leave its storage prefix",
     () => signDevToken("../other-user", { secret: SECRET }),
     "not a usable user id",
@@ -136,6 +141,38 @@ Deno.test("AuthVerifier.verify() accepts RS256 tokens through a JWKS served on l
     );
     const error = await assertRejects(() => auth.verify(wrongAud), HttpError);
     assertEquals(error.status, 401);
+
+    const strict = createAuthVerifier({
+      jwksUrl: jwks.url,
+      audience: "omi-prod",
+      issuer: "https://securetoken.google.com/omi-prod",
+    });
+    const foreignIssuer = await Jwt.sign(
+      {
+        sub: "bob",
+        aud: "omi-prod",
+        iss: "https://securetoken.google.com/evil",
+        exp: now + 600,
+      },
+      privateJwk,
+      "RS256",
+    );
+    assertEquals(
+      (await assertRejects(() => strict.verify(foreignIssuer), HttpError))
+        .status,
+      401,
+    );
+    const ours = await Jwt.sign(
+      {
+        sub: "bob",
+        aud: "omi-prod",
+        iss: "https://securetoken.google.com/omi-prod",
+        exp: now + 600,
+      },
+      privateJwk,
+      "RS256",
+    );
+    assertEquals(await strict.verify(ours), { uid: "bob" });
 
     const other = await makeRsaKey("key-1");
     const forged = await Jwt.sign(

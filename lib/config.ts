@@ -36,8 +36,13 @@ export interface Config {
   authJwtSecret: string | undefined;
   /** JWKS URL for RS256 tokens; `AUTH_JWKS_URL`. */
   authJwksUrl: string | undefined;
-  /** Expected `aud` of JWKS tokens (the Firebase project id); `AUTH_AUDIENCE`. */
+  /** Required `aud` of JWKS tokens (the Firebase project id); `AUTH_AUDIENCE`. */
   authAudience: string | undefined;
+  /**
+   * Required `iss` of JWKS tokens; `AUTH_ISSUER`, default
+   * `https://securetoken.google.com/$AUTH_AUDIENCE` (Firebase ID tokens).
+   */
+  authIssuer: string | undefined;
   /** HMAC key of `fs` signed blob URLs; `BLOB_URL_SECRET`, default the JWT secret. */
   blobUrlSecret: string | undefined;
   /** Base URL that `fs` signed URLs point at; `PUBLIC_BASE_URL`. */
@@ -130,6 +135,15 @@ export function loadConfig(env: Env): Config {
     );
   }
   const authJwksUrl = urlVar(env, "AUTH_JWKS_URL");
+  const authAudience = optionalVar(env, "AUTH_AUDIENCE");
+  if (authJwksUrl && !authAudience) {
+    // Public key sets such as Firebase's are shared by every project: without
+    // an audience, any project's tokens would be accepted here.
+    throw new ConfigError(
+      "AUTH_AUDIENCE",
+      "must be set with AUTH_JWKS_URL (the project id tokens are issued for)",
+    );
+  }
   const hostname = strVar(env, "HOSTNAME", "0.0.0.0");
   const cores = navigator.hardwareConcurrency || 1;
   return {
@@ -151,7 +165,11 @@ export function loadConfig(env: Env): Config {
     encryptionSecret,
     authJwtSecret,
     authJwksUrl,
-    authAudience: optionalVar(env, "AUTH_AUDIENCE"),
+    authAudience,
+    authIssuer: optionalVar(env, "AUTH_ISSUER") ??
+      (authAudience
+        ? `https://securetoken.google.com/${authAudience}`
+        : undefined),
     blobUrlSecret: optionalVar(env, "BLOB_URL_SECRET"),
     publicBaseUrl: urlVar(env, "PUBLIC_BASE_URL") ??
       `http://127.0.0.1:${port}`,

@@ -39,6 +39,11 @@ const invalid: Array<[Record<string, string>, string, string]> = [
   [{ AUTH_JWKS_URL: "not a url" }, "AUTH_JWKS_URL", "absolute URL"],
   [{ AUTH_JWKS_URL: "ftp://x/y" }, "AUTH_JWKS_URL", "http(s)"],
   [
+    { AUTH_JWKS_URL: "https://keys.example.com/jwks" },
+    "AUTH_AUDIENCE",
+    "must be set with AUTH_JWKS_URL",
+  ],
+  [
     { BUCKET_PRIVATE_CLOUD_SYNC: "Bad_Bucket" },
     "BUCKET_PRIVATE_CLOUD_SYNC",
     "bucket name",
@@ -69,5 +74,22 @@ Deno.test("loadConfig() counts ENCRYPTION_SECRET in UTF-8 bytes, not characters"
   assertThrows(
     () => loadConfig({ ENCRYPTION_SECRET: "é".repeat(15) }),
     ConfigError,
+  );
+});
+
+Deno.test("loadConfig() expects Firebase's issuer for the audience unless AUTH_ISSUER says otherwise", () => {
+  const jwks =
+    "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com";
+  assertEquals(
+    loadConfig({ AUTH_JWKS_URL: jwks, AUTH_AUDIENCE: "omi-prod" }).authIssuer,
+    "https://securetoken.google.com/omi-prod",
+  );
+  assertEquals(
+    loadConfig({
+      AUTH_JWKS_URL: jwks,
+      AUTH_AUDIENCE: "a",
+      AUTH_ISSUER: "https://issuer.example",
+    }).authIssuer,
+    "https://issuer.example",
   );
 });

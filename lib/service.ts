@@ -65,6 +65,7 @@ export async function startService(
       hs256Secret: jwtSecret,
       jwksUrl: config.authJwksUrl,
       audience: config.authAudience,
+      issuer: config.authIssuer,
     });
     const metrics = new MetricsRegistry();
     const kv = await openKv(config, options.managed ?? false);
