@@ -413,15 +413,19 @@ Deno.test("a download of a file whose chunks are all gone answers 404 Audio chun
 Deno.test("a download of a file without chunk timestamps answers 500 Failed to download audio file", async () => {
   await using t = await makeTestApp();
   const repo = new ConversationRepo(t.deps.kv);
-  const conversation = await repo.getOrCreate("u1", "c1", new Date());
-  await repo.replaceAudioFiles(conversation, [{
-    id: "f-empty",
-    uid: "u1",
-    conversation_id: "c1",
-    chunk_timestamps: [],
-    provider: "gcp",
-    started_at: null,
-    duration: 0,
+  await repo.getOrCreate("u1", "c1", new Date());
+  const snapshot = await repo.snapshot("u1", "c1");
+  await repo.commitAudioFiles(snapshot!, [{
+    fingerprint: "",
+    file: {
+      id: "f-empty",
+      uid: "u1",
+      conversation_id: "c1",
+      chunk_timestamps: [],
+      provider: "gcp",
+      started_at: null,
+      duration: 0,
+    },
   }]);
   const res = await call(t, "u1", "GET", "/v1/sync/audio/c1/f-empty");
   assertEquals(res.status, 500);

@@ -56,6 +56,8 @@ export interface ConversationWithAudio extends Conversation {
 
 interface StoredAudioFile extends Omit<AudioFile, "chunk_timestamps"> {
   chunk_timestamps: Float64Array;
+  /** Absent on records written before fingerprints existed. */
+  fingerprint?: string;
 }
 
 /** KV key prefixes, named once. */
@@ -162,32 +164,64 @@ export class ConversationRepo {
   }
 
   /**
-   * Replaces the conversation's audio files with `files` in one atomic
-   * operation and sets the conversation's `started_at` and `finished_at`
-   * from them.
-   *
-   * @returns the ids of files that were removed
+   * The conversation with its version and its audio files with their
+   * fingerprints, read for a compare-and-set with
+   * {@linkcode ConversationRepo.prototype.commitAudioFiles}.
    */
-  async replaceAudioFiles(
-    conversation: Conversation,
-    files: AudioFile[],
-  ): Promise<string[]> {
+  async snapshot(uid: string, cid: string): Promise<AudioFilesSnapshot | null> {
+    const entry = await this.#kv.get<Conversation>([CONVERSATIONS, uid, cid]);
+    if (!entry.value) return null;
+    const files: FingerprintedAudioFile[] = [];
+    for await (
+      const stored of this.#kv.list<StoredAudioFile>({
+        prefix: [AUDIO_FILES, uid, cid],
+      })
+    ) {
+      files.push({
+        file: fromStored(stored.value),
+        fingerprint: stored.value.fingerprint ?? "",
+      });
+    }
+    return {
+      conversation: entry.value,
+      versionstamp: entry.versionstamp,
+      files,
+    };
+  }
+
+  /**
+   * Replaces the conversation's audio files in one atomic operation and sets
+   * its `started_at` and `finished_at` from them, provided the conversation
+   * did not change since `snapshot` was read (every replace rewrites it, so
+   * two overlapping rebuilds cannot interleave their files).
+   *
+   * @returns the ids of removed files, or null when the snapshot is stale
+   */
+  async commitAudioFiles(
+    snapshot: AudioFilesSnapshot,
+    files: FingerprintedAudioFile[],
+  ): Promise<string[] | null> {
+    const { conversation } = snapshot;
     const { uid, id: cid } = conversation;
-    const old = await this.audioFiles(uid, cid);
-    const keep = new Set(files.map((file) => file.id));
-    const removed = old.filter((file) => !keep.has(file.id)).map((f) => f.id);
+    const keep = new Set(files.map(({ file }) => file.id));
+    const removed = snapshot.files
+      .map(({ file }) => file.id)
+      .filter((id) => !keep.has(id));
     if (removed.length + files.length + 1 > MAX_ATOMIC_MUTATIONS) {
       throw new RangeError(
         `Cannot save ${files.length} audio files: more than one atomic KV operation holds`,
       );
     }
-    const op = this.#kv.atomic();
+    const op = this.#kv.atomic().check({
+      key: [CONVERSATIONS, uid, cid],
+      versionstamp: snapshot.versionstamp,
+    });
     for (const fid of removed) op.delete([AUDIO_FILES, uid, cid, fid]);
-    for (const file of files) {
-      op.set([AUDIO_FILES, uid, cid, file.id], toStored(file));
+    for (const { file, fingerprint } of files) {
+      op.set([AUDIO_FILES, uid, cid, file.id], toStored(file, fingerprint));
     }
-    const first = files[0];
-    const last = files.at(-1);
+    const first = files[0]?.file;
+    const last = files.at(-1)?.file;
     op.set([CONVERSATIONS, uid, cid], {
       ...conversation,
       started_at: first?.started_at ?? conversation.started_at,
@@ -198,18 +232,33 @@ export class ConversationRepo {
         : conversation.finished_at,
     });
     const result = await op.commit();
-    if (!result.ok) throw new Error("Cannot save audio files: commit failed");
-    return removed;
+    return result.ok ? removed : null;
   }
 }
 
-function toStored(file: AudioFile): StoredAudioFile {
+/** An audio file and the fingerprint of the objects it was built from. */
+export interface FingerprintedAudioFile {
+  file: AudioFile;
+  /** Changes when any of the file's objects is written again. */
+  fingerprint: string;
+}
+
+/** What {@linkcode ConversationRepo.prototype.snapshot} read. */
+export interface AudioFilesSnapshot {
+  conversation: Conversation;
+  versionstamp: string;
+  files: FingerprintedAudioFile[];
+}
+
+function toStored(file: AudioFile, fingerprint: string): StoredAudioFile {
   return {
     ...file,
     chunk_timestamps: Float64Array.from(file.chunk_timestamps),
+    fingerprint,
   };
 }
 
-function fromStored(file: StoredAudioFile): AudioFile {
+function fromStored(stored: StoredAudioFile): AudioFile {
+  const { fingerprint: _fingerprint, ...file } = stored;
   return { ...file, chunk_timestamps: Array.from(file.chunk_timestamps) };
 }

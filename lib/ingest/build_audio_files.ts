@@ -14,9 +14,12 @@ import {
 } from "../crypto/key_ring.ts";
 import type {
   AudioFile,
+  AudioFilesSnapshot,
   Conversation,
   ConversationRepo,
+  FingerprintedAudioFile,
 } from "../db/conversations.ts";
+import { OverloadedError } from "../http_error.ts";
 import { knownPcmLength, probePcmLength } from "../merge/pcm_length.ts";
 import {
   chunkPrefix,
@@ -44,9 +47,10 @@ export interface BuildResult {
 /**
  * Lists the conversation's chunks once, groups them (a start more than 90 s
  * after the previous one opens a new file) and saves the files, creating the
- * conversation when the user has none of that id. A file whose chunk list is
- * unchanged keeps its id, so its merged cache stays valid; a file that
- * changed gets a new id, since its cached WAV no longer matches.
+ * conversation when the user has none of that id. A file whose objects are
+ * unchanged (same keys, same generations) keeps its id, so its merged cache
+ * stays valid; a file that changed, including a chunk uploaded again at the
+ * same timestamp, gets a new id, since its cached WAV no longer matches.
  *
  * @param deps store, keys, repository, clock
  * @param target the owner and conversation
@@ -56,44 +60,74 @@ export async function buildAudioFiles(
   target: { uid: string; cid: string },
 ): Promise<BuildResult> {
   const { uid, cid } = target;
-  const conversation = await deps.conversations.getOrCreate(
-    uid,
-    cid,
-    new Date(deps.clock.now()),
-  );
-  const listed = await deps.store.list(chunkPrefix(uid, cid));
-  const metadata = new Map(listed.map((info) => [info.key, info.metadata]));
-  const groups = groupChunks(parseListing(listed));
-  const previous = await deps.conversations.audioFiles(uid, cid);
-  const idByChunks = new Map(
-    previous.map((file) => [file.chunk_timestamps.join(","), file.id]),
-  );
+  await deps.conversations.getOrCreate(uid, cid, new Date(deps.clock.now()));
+  for (let attempt = 1;; attempt++) {
+    const snapshot = await deps.conversations.snapshot(uid, cid);
+    if (!snapshot) throw new Error(`Conversation ${cid} vanished while saving`);
+    const files = await groupIntoFiles(deps, target, snapshot);
+    const removed = await deps.conversations.commitAudioFiles(snapshot, files);
+    if (removed) {
+      return {
+        conversation: (await deps.conversations.get(uid, cid)) ??
+          snapshot.conversation,
+        files: files.map(({ file }) => file),
+        removed,
+      };
+    }
+    // Another rebuild of this conversation committed first: list again.
+    if (attempt >= MAX_SAVE_ATTEMPTS) {
+      throw new OverloadedError(
+        "Audio files of this conversation are being rebuilt; try again",
+        1,
+      );
+    }
+  }
+}
 
-  const files: AudioFile[] = [];
+/** Rebuilds that lose a race this often in a row answer 503. */
+const MAX_SAVE_ATTEMPTS = 5;
+
+async function groupIntoFiles(
+  deps: BuildDeps,
+  target: { uid: string; cid: string },
+  snapshot: AudioFilesSnapshot,
+): Promise<FingerprintedAudioFile[]> {
+  const { uid, cid } = target;
+  const listed = await deps.store.list(chunkPrefix(uid, cid));
+  const byKey = new Map(listed.map((info) => [info.key, info]));
+  const groups = groupChunks(parseListing(listed));
+  // Same objects, same generations: same file, same id, same cached WAV.
+  const idByFingerprint = new Map(
+    snapshot.files.map(({ file, fingerprint }) => [fingerprint, file.id]),
+  );
+  const files: FingerprintedAudioFile[] = [];
   for (const group of groups) {
-    const timestamps = group.map((chunk) => chunk.timestamp);
     const first = group[0];
     const last = group[group.length - 1];
-    const lastBytes = await pcmLength(deps, uid, last, metadata.get(last.key));
-    files.push({
-      id: idByChunks.get(timestamps.join(",")) ?? crypto.randomUUID(),
+    const fingerprint = group
+      .map((chunk) => `${chunk.key}#${byKey.get(chunk.key)?.generation ?? ""}`)
+      .join("|");
+    const lastBytes = await pcmLength(
+      deps,
       uid,
-      conversation_id: cid,
-      chunk_timestamps: timestamps,
-      provider: "gcp",
-      started_at: new Date(first.timestamp * 1000).toISOString(),
-      duration: last.timestamp - first.timestamp + lastBytes / BYTES_PER_SECOND,
+      last,
+      byKey.get(last.key)?.metadata,
+    );
+    files.push({
+      fingerprint,
+      file: {
+        id: idByFingerprint.get(fingerprint) ?? crypto.randomUUID(),
+        uid,
+        conversation_id: cid,
+        chunk_timestamps: group.map((chunk) => chunk.timestamp),
+        provider: "gcp",
+        started_at: new Date(first.timestamp * 1000).toISOString(),
+        duration: last.timestamp - first.timestamp +
+          lastBytes / BYTES_PER_SECOND,
+      },
     });
   }
-  const removed = await deps.conversations.replaceAudioFiles(
-    conversation,
-    files,
-  );
-  return {
-    conversation: (await deps.conversations.get(uid, cid)) ?? conversation,
-    files,
-    removed,
-  };
+  return files;
 }
 
 async function pcmLength(
