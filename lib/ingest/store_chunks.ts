@@ -93,7 +93,7 @@ export async function storeChunk(
     engine: deps.opus ?? inlineOpus,
   });
   const objectKey = chunkKey(chunk.uid, chunk.cid, chunk.ts, encoded.ext);
-  await deps.store.put(objectKey, encoded.bytes, {
+  const written = await deps.store.put(objectKey, encoded.bytes, {
     metadata: { [PCM_BYTES_METADATA]: String(pcmBytes) },
   });
   // Only after the new object is durable: drop the timestamp's other formats,
@@ -102,7 +102,11 @@ export async function storeChunk(
     CHUNK_FETCH_ORDER
       .filter((ext) => ext !== encoded.ext)
       .map((ext) =>
-        deps.store.delete(chunkKey(chunk.uid, chunk.cid, chunk.ts, ext))
+        deleteIfOlder(
+          deps.store,
+          chunkKey(chunk.uid, chunk.cid, chunk.ts, ext),
+          written.generation,
+        )
       ),
   );
   return { key: objectKey, ext: encoded.ext, pcm_bytes: pcmBytes };
@@ -209,6 +213,28 @@ function splitChunks(
     offset += size;
   }
   return parts;
+}
+
+/**
+ * Deletes `key` only when it is older than the write whose generation is
+ * `newer`. Two uploads of one timestamp in two formats (a user changing
+ * protection level while a device retries) then keep the later one instead
+ * of deleting each other's acknowledged object. Generations of both stores
+ * grow with time (GCS: microseconds; fs: a monotonic microsecond clock).
+ */
+async function deleteIfOlder(
+  store: ObjectStore,
+  key: string,
+  newer: string,
+): Promise<void> {
+  const existing = await store.head(key);
+  if (!existing || !isOlder(existing.generation, newer)) return;
+  await store.delete(key);
+}
+
+function isOlder(generation: string, than: string): boolean {
+  if (!/^\d+$/.test(generation) || !/^\d+$/.test(than)) return true;
+  return BigInt(generation) < BigInt(than);
 }
 
 async function protectionOf(deps: IngestDeps, uid: string) {
