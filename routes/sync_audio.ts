@@ -11,7 +11,11 @@ import type { Context } from "hono";
 import type { AppDeps, AppEnv } from "../lib/app_env.ts";
 import { WAV_HEADER_BYTES } from "../lib/audio/wav.ts";
 import type { AudioFile, Conversation } from "../lib/db/conversations.ts";
-import { HttpError } from "../lib/http_error.ts";
+import { HttpError, OverloadedError } from "../lib/http_error.ts";
+import {
+  NotFoundError,
+  TransientStorageError,
+} from "../lib/storage/object_store.ts";
 import { parseRange } from "../lib/http_range.ts";
 import {
   parseChunkBytes,
@@ -155,24 +159,37 @@ export function syncAudioRoutes(deps: Deps): Hono<AppEnv> {
     if (file.chunk_timestamps.length === 0) {
       throw new HttpError(500, "Failed to download audio file");
     }
-    const info = await deps.mergedAudio.ensure({
-      uid,
-      cid,
-      file,
-      priority: "interactive",
-      signal: c.req.raw.signal,
-    });
+    const info = await downloadStep(() =>
+      deps.mergedAudio.ensure({
+        uid,
+        cid,
+        file,
+        priority: "interactive",
+        signal: c.req.raw.signal,
+      })
+    );
     const offset = format === "pcm" ? WAV_HEADER_BYTES : 0;
     const size = info.size - offset;
     const range = parseRange(c.req.header("Range"), size);
-    const { body } = await deps.store.get(mergedKey(uid, cid, fid), {
-      range: range
-        ? { start: range.start + offset, end: range.end + offset }
-        : offset > 0
-        ? { start: offset, end: info.size - 1 }
-        : undefined,
-      signal: c.req.raw.signal,
-    });
+    const { info: read, body } = await downloadStep(() =>
+      deps.store.get(mergedKey(uid, cid, fid), {
+        range: range
+          ? { start: range.start + offset, end: range.end + offset }
+          : offset > 0
+          ? { start: offset, end: info.size - 1 }
+          : undefined,
+        signal: c.req.raw.signal,
+      })
+    );
+    if (read.generation !== info.generation) {
+      // Merged again between the check and the read: the sizes in the
+      // headers would not describe this body.
+      await body.cancel();
+      throw new OverloadedError(
+        "The merged audio changed while being read; try again",
+        1,
+      );
+    }
     const headers: Record<string, string> = {
       "Content-Type": format === "wav"
         ? "audio/wav"
@@ -192,6 +209,31 @@ export function syncAudioRoutes(deps: Deps): Hono<AppEnv> {
   });
 
   return app;
+}
+
+/**
+ * Runs one step of a download; an unexpected failure becomes the original's
+ * 500 "Failed to download audio file" (reference 5.5), while 4xx and 503
+ * replies keep their own status and detail.
+ */
+async function downloadStep<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    if (error instanceof NotFoundError) {
+      throw new OverloadedError(
+        "The merged audio changed while being read; try again",
+        1,
+        error,
+      );
+    }
+    if (error instanceof TransientStorageError) throw error;
+    if (error instanceof DOMException && error.name === "AbortError") {
+      throw error;
+    }
+    throw new HttpError(500, "Failed to download audio file", { cause: error });
+  }
 }
 
 /** Checks in the original's order: conversation (404), lock (402). */

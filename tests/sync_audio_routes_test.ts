@@ -346,7 +346,12 @@ Deno.test("precache merges in the background; /urls then hands out signed URLs t
   );
   assertEquals(new Uint8Array(await blob.arrayBuffer()), cached);
   const forged = await t.app.request(
-    signed.pathname + signed.search.replace(/sig=./, "sig=0"),
+    signed.pathname +
+      // Change the signature's first hex digit, whatever it is.
+      signed.search.replace(
+        /sig=(.)/,
+        (_, d) => `sig=${d === "0" ? "1" : "0"}`,
+      ),
   );
   assertEquals(forged.status, 403);
   await forged.body?.cancel();
