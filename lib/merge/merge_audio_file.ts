@@ -223,7 +223,7 @@ async function writeMerge(
       {
         contentType: "audio/wav",
         metadata: {
-          expires_at: new Date(now + MERGED_CACHE_TTL_MS).toISOString(),
+          expires_at: pythonIsoUtc(now + MERGED_CACHE_TTL_MS),
           audio_file_id: fid,
           [PCM_BYTES_METADATA]: String(total),
         },
@@ -431,6 +431,19 @@ async function* wavBody(
     emitted += size;
     yield SILENCE.subarray(0, size);
   }
+}
+
+/**
+ * A UTC instant as Python's `datetime.isoformat()` writes it
+ * (`2026-05-22T10:11:12.123000+00:00`, no fraction at a whole second), so
+ * the original backend, reading the same bucket, parses our `expires_at`
+ * on any Python version (reference 1.6).
+ */
+export function pythonIsoUtc(ms: number): string {
+  const iso = new Date(ms).toISOString(); // 2026-05-22T10:11:12.123Z
+  const millis = iso.slice(20, 23);
+  const base = iso.slice(0, 19);
+  return millis === "000" ? `${base}+00:00` : `${base}.${millis}000+00:00`;
 }
 
 function withRetry<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {

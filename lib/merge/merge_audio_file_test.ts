@@ -34,6 +34,7 @@ import {
   mergeAudioFile,
   type MergeDeps,
   NoChunksError,
+  pythonIsoUtc,
 } from "./merge_audio_file.ts";
 
 const UID = "user-1";
@@ -148,10 +149,7 @@ Deno.test("mergeAudioFile() reproduces the original's bytes: leading silence, ga
   assertEquals(result.pcmBytes, expected.length);
   assertEquals(result.info.contentType, "audio/wav");
   assertEquals(result.info.metadata.audio_file_id, FID);
-  assertEquals(
-    result.info.metadata.expires_at,
-    new Date(NOW + 3 * 86_400_000).toISOString(),
-  );
+  assertEquals(result.info.metadata.expires_at, "2026-05-25T10:11:12+00:00");
   // One listing and exactly one GET per object used; none for the covered chunk.
   assertEquals(store.count("list"), 1);
   const chunkReads = store.calls.filter((c) =>
@@ -679,4 +677,17 @@ Deno.test("a corrupt opus header that claims billions of packets is absent, not 
   });
   assertEquals(result.present, 1);
   assertEquals(await store.getBytes(mergedKey(UID, CID, FID)), wavOf(good));
+});
+
+Deno.test("pythonIsoUtc() writes what Python's isoformat() writes for UTC instants", () => {
+  // datetime(2026, 5, 22, 10, 11, 12, 123000, tzinfo=timezone.utc).isoformat()
+  assertEquals(
+    pythonIsoUtc(Date.UTC(2026, 4, 22, 10, 11, 12, 123)),
+    "2026-05-22T10:11:12.123000+00:00",
+  );
+  assertEquals(
+    pythonIsoUtc(Date.UTC(2026, 4, 22, 10, 11, 12)),
+    "2026-05-22T10:11:12+00:00",
+  );
+  assertEquals(Date.parse(pythonIsoUtc(1_779_444_672_005)), 1_779_444_672_005);
 });
