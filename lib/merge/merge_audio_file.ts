@@ -92,8 +92,12 @@ export interface MergeRequest {
   fid: string;
   /** The audio file's chunk timestamps. */
   timestamps: readonly number[];
-  /** Interactive merges go ahead of precache in every limiter queue. */
-  priority: Priority;
+  /**
+   * Interactive merges go ahead of precache in every limiter queue. A
+   * function is asked at every permit request, so a precache merge that a
+   * user starts waiting on moves up for the fetches it has yet to queue.
+   */
+  priority: Priority | (() => Priority);
   signal?: AbortSignal;
 }
 
@@ -271,7 +275,7 @@ async function planLengths(
       const signal = anySignal(request.signal, jobSignal);
       using _permit = await deps.limiters.get("storage.chunk").acquire({
         signal,
-        priority: request.priority,
+        priority: priorityOf(request),
       });
       for (const candidate of job.candidates) {
         try {
@@ -333,7 +337,7 @@ async function fetchJob(
 ): Promise<Uint8Array | null> {
   using _permit = await deps.limiters.get("storage.chunk").acquire({
     signal,
-    priority: request.priority,
+    priority: priorityOf(request),
   });
   for (const candidate of job.candidates) {
     let bytes: Uint8Array;
@@ -444,6 +448,12 @@ export function pythonIsoUtc(ms: number): string {
   const millis = iso.slice(20, 23);
   const base = iso.slice(0, 19);
   return millis === "000" ? `${base}+00:00` : `${base}.${millis}000+00:00`;
+}
+
+function priorityOf(request: MergeRequest): Priority {
+  return typeof request.priority === "function"
+    ? request.priority()
+    : request.priority;
 }
 
 function withRetry<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {

@@ -21,6 +21,8 @@ import {
   NoChunksError,
 } from "./merge_audio_file.ts";
 
+/** Signed URLs kept for reuse; beyond this the oldest are forgotten. */
+const MAX_REMEMBERED_URLS = 10_000;
 /** Merged WAV URLs live 60 minutes (reference 1.7). */
 export const MERGED_URL_TTL_SECONDS = 3600;
 /**
@@ -128,7 +130,7 @@ export class MergedAudio {
         cid: request.cid,
         fid: request.file.id,
         timestamps: request.file.chunk_timestamps,
-        priority: state.priority,
+        priority: () => state.priority,
         signal,
       });
       return result.info;
@@ -236,6 +238,17 @@ export class MergedAudio {
     }
   }
 
+  #rememberUrl(key: string, entry: { url: string; until: number }): void {
+    this.#urls.delete(key);
+    this.#urls.set(key, entry);
+    // Oldest first (insertion order): drop the expired, then the overflow.
+    const now = this.#deps.clock.now();
+    for (const [known, { until }] of this.#urls) {
+      if (this.#urls.size <= MAX_REMEMBERED_URLS && until > now) break;
+      this.#urls.delete(known);
+    }
+  }
+
   /**
    * A signed URL of the fresh cache object, or null when there is none.
    * URLs are reused for at most half their lifetime, so a client never gets
@@ -259,7 +272,7 @@ export class MergedAudio {
     const url = await this.#deps.store.signedUrl(key, {
       ttlSeconds: MERGED_URL_TTL_SECONDS,
     });
-    this.#urls.set(key, { url, until: now + MERGED_URL_TTL_SECONDS * 500 });
+    this.#rememberUrl(key, { url, until: now + MERGED_URL_TTL_SECONDS * 500 });
     return url;
   }
 }
