@@ -249,6 +249,9 @@ export class FsStore implements ObjectStore {
           }
           throw err;
         }
+        // The rename is durable only once its directory is: a 201 must
+        // survive a power cut.
+        await syncDirectory(dirname(target));
         if (current && current.ino !== ino) {
           await removeIfExists(this.#sidecarPath(key, current.ino));
         }
@@ -317,6 +320,7 @@ export class FsStore implements ObjectStore {
       );
       await Deno.mkdir(dirname(path), { recursive: true });
       await Deno.rename(tmp, path);
+      await syncDirectory(dirname(path));
     } finally {
       await removeIfExists(tmp);
     }
@@ -488,6 +492,16 @@ async function withKeyLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
   } finally {
     release();
     if (keyLocks.get(path) === tail) keyLocks.delete(path);
+  }
+}
+
+/** Flushes a directory's entries (a rename or link in it) to disk. */
+async function syncDirectory(path: string): Promise<void> {
+  const dir = await Deno.open(path, { read: true });
+  try {
+    await dir.sync();
+  } finally {
+    dir.close();
   }
 }
 
