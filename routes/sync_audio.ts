@@ -112,6 +112,7 @@ export function syncAudioRoutes(deps: Deps): Hono<AppEnv> {
   app.get("/v1/sync/audio/:cid/urls", async (c) => {
     const { uid, cid, files } = await openConversation(c, deps);
     const audioFiles = [];
+    const later: AudioFile[] = [];
     let waitedForOne = false;
     for (const file of files.filter((f) => f.id)) {
       let url = await deps.mergedAudio.signedUrl(uid, cid, file.id);
@@ -128,10 +129,7 @@ export function syncAudioRoutes(deps: Deps): Hono<AppEnv> {
             url = await deps.mergedAudio.signedUrl(uid, cid, file.id);
           }
         } else {
-          deps.mergedAudio.startInBackground(
-            { uid, cid, file, priority: "background" },
-            { signal: deps.shutdown },
-          );
+          later.push(file);
         }
       }
       audioFiles.push({
@@ -141,6 +139,8 @@ export function syncAudioRoutes(deps: Deps): Hono<AppEnv> {
         duration: file.duration ?? 0,
       });
     }
+    // The rest as precache: one file at a time, behind interactive work.
+    deps.mergedAudio.precache(uid, cid, later, { signal: deps.shutdown });
     return c.json({ audio_files: audioFiles });
   });
 
