@@ -26,7 +26,7 @@ import {
 /** The dependencies of {@linkcode notificationRoutes}. */
 export type NotificationRouteDeps =
   & Pick<AppDeps, "kv" | "clock" | "log">
-  & Partial<Pick<AppDeps, "shutdown">>
+  & Partial<Pick<AppDeps, "shutdown" | "limiters">>
   & { notifications: NotificationDeps };
 
 /**

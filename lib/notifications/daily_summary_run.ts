@@ -8,6 +8,7 @@
  */
 import type { LogSink } from "../access_log.ts";
 import type { Clock } from "../clock.ts";
+import type { LimiterRegistry } from "../concurrency/limiter_registry.ts";
 import {
   listConversationsStartedIn,
   summarizableDay,
@@ -53,6 +54,11 @@ export interface DailySummaryRunDeps {
   clock: Clock;
   log: LogSink;
   notifications: NotificationDeps;
+  /**
+   * The process's limiters: each user holds a `notify.user` permit while it
+   * runs, so overlapping runs share 8 slots and `/metrics` shows them.
+   */
+  limiters?: LimiterRegistry;
 }
 
 /** `"live"` summarizes and delivers; `"dry_run"` only reports what it would do. */
@@ -139,12 +145,17 @@ export async function runDailySummaries(
   const ledger = new DailySummaryLedger(deps.kv, { clock: deps.clock });
   const due = await selectDueUsers(new NotificationUsers(deps.kv), now);
 
+  const slots = deps.limiters?.has("notify.user")
+    ? deps.limiters.get("notify.user")
+    : undefined;
   const results = await fanOut(
     due,
-    (user, signal) =>
-      mode === "dry_run"
-        ? dryRunUser(deps, ledger, user)
-        : runUser(deps, { ledger, runId }, { user, signal }),
+    async (user, signal) => {
+      using _slot = slots ? await slots.acquire({ signal }) : undefined;
+      return mode === "dry_run"
+        ? await dryRunUser(deps, ledger, user)
+        : await runUser(deps, { ledger, runId }, { user, signal });
+    },
     {
       strategy,
       concurrency: options.concurrency ?? NOTIFY_CONCURRENCY,

@@ -1,5 +1,6 @@
 import { assertEquals, assertLessOrEqual } from "@std/assert";
 import { Counter, ManualClock } from "./_test_helpers.ts";
+import { createDefaultLimiters } from "../concurrency/limiter_registry.ts";
 import {
   hangUntilAborted,
   recordingNotifier,
@@ -382,4 +383,48 @@ Deno.test("runDailySummaries() selects only users whose local hour is their pref
     "utc-14": "2026-05-01",
     "ny-10": "2026-04-30",
   });
+});
+
+Deno.test("runDailySummaries(): overlapping runs share the process's 8 notify.user slots", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const clock = new ManualClock(AT.getTime());
+  const all = uids(20);
+  for (const uid of all) await seedUser(kv, uid);
+  const gates = new Map(all.map((uid) => [uid, Promise.withResolvers<void>()]));
+  const calls = new Counter();
+  const order: string[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const push = recordingNotifier(Object.fromEntries(all.map((uid) => [
+    uid,
+    async () => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      order.push(uid);
+      calls.increment();
+      await gates.get(uid)!.promise;
+      inFlight--;
+      return { sent: 1, failed: 0 };
+    },
+  ])));
+  const limiters = createDefaultLimiters();
+  const shared = { ...deps(kv, clock, { push }), limiters };
+  // Without the shared limiter each run's own window of 8 would put 16
+  // distinct users in the notifier at once.
+  const runs = [
+    runDailySummaries(shared, { now: AT }),
+    runDailySummaries(shared, { now: AT }),
+  ];
+  await calls.reached(8);
+  assertEquals(inFlight, 8);
+  assertEquals(limiters.get("notify.user").inFlight, 8);
+  for (let released = 0; released < all.length; released++) {
+    await calls.reached(Math.min(8 + released, all.length));
+    assertLessOrEqual(inFlight, 8);
+    gates.get(order[released])!.resolve();
+  }
+  const [a, b] = await Promise.all(runs);
+  assertEquals(maxInFlight, 8);
+  assertEquals(a.totals.delivered + b.totals.delivered, 20);
+  assertEquals(limiters.get("notify.user").inFlight, 0);
 });
