@@ -14,6 +14,8 @@ import type { Priority } from "../concurrency/semaphore.ts";
 import { SingleFlight } from "../concurrency/single_flight.ts";
 import type { AudioFile } from "../db/conversations.ts";
 import { mergedKey } from "../storage/keys.ts";
+import { WAV_HEADER_BYTES } from "../audio/wav.ts";
+import { PCM_BYTES_METADATA } from "./pcm_length.ts";
 import type { ObjectInfo } from "../storage/object_store.ts";
 import {
   mergeAudioFile,
@@ -56,9 +58,13 @@ interface FlightState {
  */
 export function isFresh(info: ObjectInfo | null, now: number): boolean {
   const expiresAt = info?.metadata.expires_at;
-  if (!expiresAt) return false;
+  if (!info || !expiresAt) return false;
   const at = Date.parse(expiresAt);
-  return Number.isFinite(at) && at > now;
+  if (!Number.isFinite(at) || at <= now) return false;
+  // The cache is written without a flush to disk: after a power cut it may
+  // be cut short. A size that disagrees with its own PCM length is a miss.
+  const pcm = info.metadata[PCM_BYTES_METADATA];
+  return pcm === undefined || info.size === WAV_HEADER_BYTES + Number(pcm);
 }
 
 /** Makes merged WAVs available and tells whether they are. */

@@ -46,6 +46,15 @@ Deno.test("isFresh() needs a parseable expires_at in the future, in either UTC f
     isFresh(info({ expires_at: "2026-05-23T10:00:00.5Z" }), now),
     true,
   );
+  // A cache object cut short (written without a flush before a power cut)
+  // disagrees with its own PCM length and is a miss.
+  const future = "2026-05-23T10:00:00Z";
+  const whole = {
+    ...info({ expires_at: future, pcm_bytes: "100" }),
+    size: 144,
+  };
+  assertEquals(isFresh(whole, now), true);
+  assertEquals(isFresh({ ...whole, size: 44 }, now), false);
 });
 
 class ManualClock implements Clock {

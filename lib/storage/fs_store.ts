@@ -198,13 +198,17 @@ export class FsStore implements ObjectStore {
     const contentType = options.contentType ?? DEFAULT_CONTENT_TYPE;
     const metadata = { ...options.metadata };
     const target = `${this.#bucketDir}/${key}`;
+    const durable = (options.durability ?? "durable") === "durable";
 
     await Deno.mkdir(this.#tmpDir, { recursive: true });
     const tmp = `${this.#tmpDir}/${crypto.randomUUID()}`;
     let ino: number;
     let size: number;
     try {
-      ({ ino, size } = await writeTempFile(tmp, body, options.signal));
+      ({ ino, size } = await writeTempFile(tmp, body, {
+        signal: options.signal,
+        flush: durable,
+      }));
     } catch (err) {
       await removeIfExists(tmp);
       throw err;
@@ -230,7 +234,7 @@ export class FsStore implements ObjectStore {
           updated: now,
         };
         const sidecarPath = this.#sidecarPath(key, ino);
-        await this.#writeSidecar(sidecarPath, sidecar);
+        await this.#writeSidecar(sidecarPath, sidecar, durable);
         await Deno.mkdir(dirname(target), { recursive: true });
         try {
           if (expected === "0") {
@@ -251,7 +255,7 @@ export class FsStore implements ObjectStore {
         }
         // The rename is durable only once its directory is: a 201 must
         // survive a power cut.
-        await syncDirectory(dirname(target));
+        if (durable) await syncDirectory(dirname(target));
         if (current && current.ino !== ino) {
           await removeIfExists(this.#sidecarPath(key, current.ino));
         }
@@ -311,16 +315,21 @@ export class FsStore implements ObjectStore {
     return `${this.#metaDir}/${key}.${ino}.json`;
   }
 
-  async #writeSidecar(path: string, sidecar: Sidecar): Promise<void> {
+  async #writeSidecar(
+    path: string,
+    sidecar: Sidecar,
+    durable: boolean,
+  ): Promise<void> {
     const tmp = `${this.#tmpDir}/${crypto.randomUUID()}.json`;
     try {
       await writeTempFile(
         tmp,
         new TextEncoder().encode(JSON.stringify(sidecar)),
+        { flush: durable },
       );
       await Deno.mkdir(dirname(path), { recursive: true });
       await Deno.rename(tmp, path);
-      await syncDirectory(dirname(path));
+      if (durable) await syncDirectory(dirname(path));
     } finally {
       await removeIfExists(tmp);
     }
@@ -509,8 +518,9 @@ async function syncDirectory(path: string): Promise<void> {
 async function writeTempFile(
   path: string,
   body: Uint8Array | ReadableStream<Uint8Array>,
-  signal?: AbortSignal,
+  options: { signal?: AbortSignal; flush?: boolean } = {},
 ): Promise<{ ino: number; size: number }> {
+  const { signal, flush = true } = options;
   signal?.throwIfAborted();
   using file = await Deno.open(path, { write: true, createNew: true });
   let size = 0;
@@ -534,7 +544,7 @@ async function writeTempFile(
       reader.releaseLock();
     }
   }
-  await file.sync();
+  if (flush) await file.sync();
   const ino = requireIno(await file.stat());
   return { ino, size };
 }

@@ -54,6 +54,12 @@ export interface PutOptions extends SignalOptions {
    * {@linkcode PreconditionFailedError}.
    */
   ifGenerationMatch?: string | number;
+  /**
+   * `"durable"` (default): acknowledged means it survives a power cut.
+   * `"cache"`: the object can be rebuilt (the merged WAV), so a store may
+   * skip flushing it to disk; it is still never seen half-written.
+   */
+  durability?: "durable" | "cache";
 }
 
 /** Options of {@linkcode ObjectStore.signedUrl}. */
