@@ -46,10 +46,7 @@ export function blobRoutes(
     const info = await store.head(key);
     if (!info) throw new HttpError(404, "Blob not found");
     const range = parseRange(c.req.header("Range"), info.size);
-    const { body } = await store.get(key, {
-      range: range ?? undefined,
-      signal: c.req.raw.signal,
-    });
+    const { body } = await store.get(key, { range: range ?? undefined });
     const headers: Record<string, string> = {
       "Content-Type": info.contentType,
       "Accept-Ranges": "bytes",

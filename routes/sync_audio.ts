@@ -178,7 +178,8 @@ export function syncAudioRoutes(deps: Deps): Hono<AppEnv> {
           : offset > 0
           ? { start: offset, end: info.size - 1 }
           : undefined,
-        signal: c.req.raw.signal,
+        // No signal: a client that goes away cancels the body, which closes
+        // the file, and an fs body without one is served natively.
       })
     );
     if (read.generation !== info.generation) {
