@@ -45,8 +45,11 @@ export interface Config {
   authIssuer: string | undefined;
   /** HMAC key of `fs` signed blob URLs; `BLOB_URL_SECRET`, default the JWT secret. */
   blobUrlSecret: string | undefined;
-  /** Base URL that `fs` signed URLs point at; `PUBLIC_BASE_URL`. */
-  publicBaseUrl: string;
+  /**
+   * Base URL that `fs` signed URLs point at; `PUBLIC_BASE_URL`. Unset: the
+   * address the service listens on, as `http://127.0.0.1:<port>`.
+   */
+  publicBaseUrl: string | undefined;
   /** Largest accepted request body; `MAX_BODY_BYTES`. */
   maxBodyBytes: number;
   /** Permits of `storage.chunk`; `LIMIT_STORAGE_CHUNK`. */
@@ -171,8 +174,7 @@ export function loadConfig(env: Env): Config {
         ? `https://securetoken.google.com/${authAudience}`
         : undefined),
     blobUrlSecret: optionalVar(env, "BLOB_URL_SECRET"),
-    publicBaseUrl: urlVar(env, "PUBLIC_BASE_URL") ??
-      `http://127.0.0.1:${port}`,
+    publicBaseUrl: urlVar(env, "PUBLIC_BASE_URL"),
     maxBodyBytes: intVar(
       env,
       "MAX_BODY_BYTES",

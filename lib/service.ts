@@ -73,7 +73,11 @@ export async function startService(
     const blobSigner = new BlobSigner(
       config.blobUrlSecret ?? jwtSecret ?? randomSecret(),
     );
-    const stores = openStores(config, blobSigner);
+    // With PORT=0 the port is known only once listening.
+    let listeningPort = config.port;
+    const publicBaseUrl = () =>
+      config.publicBaseUrl ?? `http://127.0.0.1:${listeningPort}`;
+    const stores = openStores(config, blobSigner, publicBaseUrl);
     const workers = createServiceWorkerGroups({
       storage: config.workersStorage,
       sync: config.workersSync,
@@ -109,6 +113,7 @@ export async function startService(
       onListen() {},
     }, (request, info) => inFlight.track(() => app.fetch(request, info)));
     const addr = server.addr as Deno.NetAddr;
+    listeningPort = addr.port;
     log({
       time: new Date().toISOString(),
       level: "info",
@@ -218,7 +223,11 @@ async function drain(
 }
 
 /** The buckets of the configured storage kind. */
-function openStores(config: Config, signer: BlobSigner) {
+function openStores(
+  config: Config,
+  signer: BlobSigner,
+  publicBaseUrl: () => string,
+) {
   const names = [config.bucketPrivateCloudSync, config.bucketTemporalSyncLocal];
   const blobBuckets = new Map<string, ObjectStore>();
   const open = (bucket: string): ObjectStore =>
@@ -226,7 +235,7 @@ function openStores(config: Config, signer: BlobSigner) {
       root: config.storageDir,
       bucket,
       signer,
-      publicBaseUrl: config.publicBaseUrl,
+      publicBaseUrl,
     });
   for (const bucket of names) {
     const store = open(bucket);

@@ -65,6 +65,15 @@ Deno.test("the service stores, groups and merges through real workers and drains
       assertEquals(download.status, 200);
       assertEquals(parseWavHeader(wav).dataBytes, 15 * 32000);
 
+      // With PORT=0, signed URLs still point at the port actually bound.
+      const urls = await (await fetch(`${base}/v1/sync/audio/conv/urls`, {
+        headers: auth,
+      })).json();
+      const signed = urls.audio_files[0].signed_url as string;
+      assert(signed.startsWith(`${base}/v1/blobs/`), signed);
+      const blob = await fetch(signed);
+      assertEquals(new Uint8Array(await blob.arrayBuffer()), wav);
+
       const metrics = await (await fetch(`${base}/metrics`)).text();
       const completed =
         /audiosync_worker_group_tasks_completed_total\{group="storage"\} (\d+)/

@@ -51,7 +51,7 @@ export interface FsStoreOptions {
   /** Signs the URLs returned by `signedUrl`. */
   signer: BlobSigner;
   /** The service's public origin, e.g. `https://audio.example.com`. */
-  publicBaseUrl: string;
+  publicBaseUrl: string | (() => string);
   /** Source of time for URL expiry and `updated`; the system clock by default. */
   clock?: Clock;
 }
@@ -107,7 +107,7 @@ export class FsStore implements ObjectStore {
   #metaDir: string;
   #tmpDir: string;
   #signer: BlobSigner;
-  #publicBaseUrl: string;
+  #publicBaseUrl: string | (() => string);
   #clock: Clock;
 
   /** @param options where the files live and how URLs are signed */
@@ -309,7 +309,10 @@ export class FsStore implements ObjectStore {
     assertTtl(options.ttlSeconds);
     const expiresAtSeconds = Math.floor(this.#clock.now() / 1000) +
       Math.ceil(options.ttlSeconds);
-    return await this.#signer.signUrl(this.#publicBaseUrl, {
+    const base = typeof this.#publicBaseUrl === "function"
+      ? this.#publicBaseUrl()
+      : this.#publicBaseUrl;
+    return await this.#signer.signUrl(base, {
       bucket: this.bucket,
       key,
       expiresAtSeconds,
