@@ -113,25 +113,8 @@ for (const strategy of ["rolling", "batches"] as const) {
     const clock = new ManualClock(AT.getTime());
     const all = uids(20);
     for (const uid of all) await seedUser(kv, uid);
-    const gates = new Map(
-      all.map((uid) => [uid, Promise.withResolvers<void>()]),
-    );
-    const calls = new Counter();
-    const order: string[] = [];
-    let inFlight = 0;
-    let maxInFlight = 0;
-    const push = recordingNotifier(Object.fromEntries(all.map((uid) => [
-      uid,
-      async () => {
-        inFlight++;
-        maxInFlight = Math.max(maxInFlight, inFlight);
-        order.push(uid);
-        calls.increment();
-        await gates.get(uid)!.promise;
-        inFlight--;
-        return { sent: 1, failed: 0 };
-      },
-    ])));
+    const gated = gatedNotifier(all);
+    const { push, gates, calls, order } = gated;
     const run = runDailySummaries(deps(kv, clock, { push }), {
       now: AT,
       strategy,
@@ -143,12 +126,12 @@ for (const strategy of ["rolling", "batches"] as const) {
         ? Math.min(8 + released, all.length)
         : Math.min(8 * (Math.floor(released / 8) + 1), all.length);
       await calls.reached(expected);
-      assertLessOrEqual(inFlight, 8);
+      assertLessOrEqual(gated.inFlight, 8);
       gates.get(order[released])!.resolve();
       released++;
     }
     const report = await run;
-    assertEquals(maxInFlight, 8);
+    assertEquals(gated.maxInFlight, 8);
     assertEquals(report.totals.delivered, 20);
   });
 }
@@ -390,23 +373,8 @@ Deno.test("runDailySummaries(): overlapping runs share the process's 8 notify.us
   const clock = new ManualClock(AT.getTime());
   const all = uids(20);
   for (const uid of all) await seedUser(kv, uid);
-  const gates = new Map(all.map((uid) => [uid, Promise.withResolvers<void>()]));
-  const calls = new Counter();
-  const order: string[] = [];
-  let inFlight = 0;
-  let maxInFlight = 0;
-  const push = recordingNotifier(Object.fromEntries(all.map((uid) => [
-    uid,
-    async () => {
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      order.push(uid);
-      calls.increment();
-      await gates.get(uid)!.promise;
-      inFlight--;
-      return { sent: 1, failed: 0 };
-    },
-  ])));
+  const gated = gatedNotifier(all);
+  const { push, gates, calls, order } = gated;
   const limiters = createDefaultLimiters();
   const shared = { ...deps(kv, clock, { push }), limiters };
   // Without the shared limiter each run's own window of 8 would put 16
@@ -416,15 +384,45 @@ Deno.test("runDailySummaries(): overlapping runs share the process's 8 notify.us
     runDailySummaries(shared, { now: AT }),
   ];
   await calls.reached(8);
-  assertEquals(inFlight, 8);
+  assertEquals(gated.inFlight, 8);
   assertEquals(limiters.get("notify.user").inFlight, 8);
   for (let released = 0; released < all.length; released++) {
     await calls.reached(Math.min(8 + released, all.length));
-    assertLessOrEqual(inFlight, 8);
+    assertLessOrEqual(gated.inFlight, 8);
     gates.get(order[released])!.resolve();
   }
   const [a, b] = await Promise.all(runs);
-  assertEquals(maxInFlight, 8);
+  assertEquals(gated.maxInFlight, 8);
   assertEquals(a.totals.delivered + b.totals.delivered, 20);
   assertEquals(limiters.get("notify.user").inFlight, 0);
 });
+
+/**
+ * A notifier that holds each user until the test opens its gate, counting
+ * how many users are inside at once.
+ */
+function gatedNotifier(all: string[]) {
+  const gates = new Map(all.map((uid) => [uid, Promise.withResolvers<void>()]));
+  const calls = new Counter();
+  const order: string[] = [];
+  const state = {
+    inFlight: 0,
+    maxInFlight: 0,
+    gates,
+    calls,
+    order,
+    push: recordingNotifier(Object.fromEntries(all.map((uid) => [
+      uid,
+      async () => {
+        state.inFlight++;
+        state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+        order.push(uid);
+        calls.increment();
+        await gates.get(uid)!.promise;
+        state.inFlight--;
+        return { sent: 1, failed: 0 };
+      },
+    ]))),
+  };
+  return state;
+}
