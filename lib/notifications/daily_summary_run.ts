@@ -145,23 +145,24 @@ export async function runDailySummaries(
   const ledger = new DailySummaryLedger(deps.kv, { clock: deps.clock });
   const due = await selectDueUsers(new NotificationUsers(deps.kv), now);
 
-  const slots = deps.limiters?.has("notify.user")
+  // Live users share the process's notify.user slots with overlapping
+  // runs; a dry run sends nothing and takes none.
+  const slots = mode === "live" && deps.limiters?.has("notify.user")
     ? deps.limiters.get("notify.user")
     : undefined;
   const results = await fanOut(
     due,
-    async (user, signal) => {
-      using _slot = slots ? await slots.acquire({ signal }) : undefined;
-      return mode === "dry_run"
-        ? await dryRunUser(deps, ledger, user)
-        : await runUser(deps, { ledger, runId }, { user, signal });
-    },
+    (user, signal) =>
+      mode === "dry_run"
+        ? dryRunUser(deps, ledger, user)
+        : runUser(deps, { ledger, runId }, { user, signal }),
     {
       strategy,
       concurrency: options.concurrency ?? NOTIFY_CONCURRENCY,
       deadlineMs: deps.notifications.userDeadlineMs,
       clock: deps.clock,
       signal: options.signal,
+      slots,
     },
   );
 
@@ -252,7 +253,7 @@ async function dryRunUser(
   if (plan.status === "skip") {
     return { ...base, status: "skipped", reason: plan.reason };
   }
-  if (user.fcm_tokens.length === 0 && !user.webhook_url) {
+  if (!hasDeliveryTarget(deps, user)) {
     return { ...base, status: "skipped", reason: "no_delivery_target" };
   }
   return {
@@ -285,7 +286,7 @@ async function runUser(
   const lock = claim.lock;
   let begun = false;
   try {
-    if (user.fcm_tokens.length === 0 && !user.webhook_url) {
+    if (!hasDeliveryTarget(deps, user)) {
       return { ...base, status: "skipped", reason: "no_delivery_target" };
     }
     const plan = summarizableDay(
@@ -392,4 +393,13 @@ async function runUser(
   } finally {
     if (!begun) await run.ledger.release(lock);
   }
+}
+
+/** A push token, or a webhook while webhooks are turned on. */
+function hasDeliveryTarget(
+  deps: DailySummaryRunDeps,
+  user: { fcm_tokens: readonly string[]; webhook_url: string | null },
+): boolean {
+  return user.fcm_tokens.length > 0 ||
+    (user.webhook_url !== null && deps.notifications.webhook !== null);
 }

@@ -426,3 +426,25 @@ function gatedNotifier(all: string[]) {
   };
   return state;
 }
+
+Deno.test("runDailySummaries() skips a webhook-only user while webhooks are off, without a model call", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const clock = new ManualClock(AT.getTime());
+  await seedUser(kv, "hook-only", {
+    tokens: [],
+    webhookUrl: "https://hooks.example.com/x",
+  });
+  const summarizer = scriptedSummarizer();
+  for (const mode of ["dry_run", "live"] as const) {
+    const report = await runDailySummaries(
+      deps(kv, clock, { summarizer, webhook: null }),
+      { now: AT, mode },
+    );
+    assertEquals(report.users.map((u) => u.status), ["skipped"]);
+    assertEquals(
+      report.users.map((u) => "reason" in u ? u.reason : undefined),
+      ["no_delivery_target"],
+    );
+  }
+  assertEquals(summarizer.calls, []);
+});

@@ -14,6 +14,7 @@
  */
 import { pooledMap } from "@std/async";
 import type { Clock } from "../clock.ts";
+import type { Permit, Semaphore } from "../concurrency/semaphore.ts";
 import { systemClock } from "../clock.ts";
 
 /**
@@ -57,6 +58,12 @@ export interface FanOutOptions {
   clock?: Clock;
   /** Aborts every running job; jobs not started yet settle as rejected at once. */
   signal?: AbortSignal;
+  /**
+   * A process-wide limiter each job holds a permit of while it runs. The
+   * permit is taken before the job's deadline starts, so waiting for a slot
+   * held by an overlapping run never counts against a user's deadline.
+   */
+  slots?: Semaphore;
 }
 
 /**
@@ -88,6 +95,23 @@ export async function fanOut<T, R>(
   const abandoned = new Set<Promise<unknown>>();
 
   async function settle(item: T): Promise<SettledJob<T, R>> {
+    let slot: Permit | undefined;
+    try {
+      slot = await options.slots?.acquire({
+        signal: options.signal,
+        priority: "background",
+      });
+    } catch (reason) {
+      return { item, status: "rejected", reason };
+    }
+    try {
+      return await settleInSlot(item);
+    } finally {
+      slot?.release();
+    }
+  }
+
+  async function settleInSlot(item: T): Promise<SettledJob<T, R>> {
     const controller = new AbortController();
     const stopTimer = new AbortController();
     const onRunAbort = () => controller.abort(options.signal?.reason);

@@ -1,5 +1,6 @@
 import { assertEquals, assertInstanceOf, assertLessOrEqual } from "@std/assert";
 import { Counter, drain, ManualClock } from "./_test_helpers.ts";
+import { Semaphore } from "../concurrency/semaphore.ts";
 import {
   DeadlineExceededError,
   fanOut,
@@ -203,4 +204,26 @@ Deno.test("fanOut() refuses a concurrency below 1", async () => {
     message,
     "Cannot fan out with concurrency 0: it must be a positive integer",
   );
+});
+
+Deno.test("fanOut() starts a job's deadline only once it holds a shared slot", async () => {
+  const clock = new ManualClock(0);
+  const slots = new Semaphore("notify.user", { permits: 1 });
+  const held = slots.tryAcquire()!;
+  const ran: number[] = [];
+  const run = fanOut([1], (i) => {
+    ran.push(i);
+    return Promise.resolve(i * 10);
+  }, { deadlineMs: 100, clock, slots });
+  await drain();
+  // Waiting for the slot: no deadline is armed, so firing every timer
+  // cannot fail the job.
+  assertEquals(clock.sleeping, 0);
+  clock.fireAll();
+  assertEquals(slots.waiting, 1);
+  held.release();
+  const [result] = await run;
+  assertEquals(result.status, "fulfilled");
+  assertEquals(ran, [1]);
+  assertEquals(slots.inFlight, 0);
 });
