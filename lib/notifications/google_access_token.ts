@@ -29,8 +29,13 @@ export interface ServiceAccountKey {
 export interface TokenSourceOptions {
   scope?: string;
   fetch?: typeof fetch;
+  /** Longest wait for the token endpoint; default 30 s. */
+  timeoutMs?: number;
   clock?: Clock;
 }
+
+/** A token endpoint slower than this is treated as down. */
+const DEFAULT_TOKEN_TIMEOUT_MS = 30_000;
 
 /**
  * Returns a function that yields a valid access token, fetching a new one
@@ -48,6 +53,7 @@ export function serviceAccountTokenSource(
   options: TokenSourceOptions = {},
 ): (signal?: AbortSignal) => Promise<string> {
   const fetchFn = options.fetch ?? fetch;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
   const clock = options.clock ?? systemClock;
   const tokenUri = key.token_uri ?? GOOGLE_TOKEN_URI;
   let cached: { token: string; expiresAt: number } | undefined;
@@ -64,16 +70,29 @@ export function serviceAccountTokenSource(
       iat: now,
       exp: now + ASSERTION_TTL_SECONDS,
     });
-    // Not tied to one caller's signal: other callers share this fetch.
-    const response = await fetchFn(tokenUri, {
-      method: "POST",
-      headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({
-        grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer",
-        assertion,
-      }),
-    });
-    const body = await response.json().catch(() => ({}));
+    // Not tied to one caller's signal: other callers share this fetch. Its
+    // own time limit keeps one stalled connection from holding every push.
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new Error("the token endpoint did not answer")),
+      timeoutMs,
+    );
+    let response: Response;
+    let body: Record<string, unknown>;
+    try {
+      response = await fetchFn(tokenUri, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+          assertion,
+        }),
+        signal: timeout.signal,
+      });
+      body = await response.json().catch(() => ({}));
+    } finally {
+      clearTimeout(timer);
+    }
     if (!response.ok || typeof body.access_token !== "string") {
       throw new Error(
         `Cannot get a Google access token for "${key.client_email}": token endpoint answered ${response.status} ${

@@ -81,3 +81,21 @@ Deno.test("serviceAccountTokenSource() rejects a refused grant", async () => {
   });
   await assertRejects(() => accessToken(), Error, "400 invalid_grant");
 });
+
+Deno.test("serviceAccountTokenSource() gives up on a token endpoint that never answers", async () => {
+  const { pem } = await rsaKey();
+  const hold = Promise.withResolvers<Response>();
+  await using stub = stubServer(() => hold.promise);
+  const accessToken = serviceAccountTokenSource({
+    client_email: "svc@p",
+    private_key: pem,
+    token_uri: stub.url,
+  }, { timeoutMs: 50 });
+  try {
+    await assertRejects(() => accessToken());
+    assertEquals(stub.requests.length, 1);
+  } finally {
+    // Let the stub answer so the server can shut down.
+    hold.resolve(new Response("late"));
+  }
+});
