@@ -174,3 +174,29 @@ Deno.test("POST daily-summary/run refuses a bad body", async () => {
     assertEquals(typeof (await res.json()).detail, "string");
   }
 });
+
+Deno.test("PUT notification-settings refuses an internal webhook with 422 and keeps the saved settings", async () => {
+  await using t = await appWith();
+  const good = {
+    time_zone: "Asia/Kolkata",
+    daily_summary_hour: 20,
+    webhook_url: "https://hooks.example.com/day",
+  };
+  assertEquals((await put(t, "bob", good)).status, 200);
+  for (
+    const webhook_url of [
+      "http://hooks.example.com/day",
+      "https://169.254.169.254/computeMetadata/v1/",
+      "https://[::1]/",
+      "https://localhost:8080/admin",
+    ]
+  ) {
+    const res = await put(t, "bob", { ...good, webhook_url });
+    assertEquals(res.status, 422, webhook_url);
+    assertStringIncludes((await res.json()).detail, "webhook_url");
+  }
+  const saved = await (await t.app.request(SETTINGS, {
+    headers: await authHeader("bob"),
+  })).json();
+  assertEquals(saved.webhook_url, good.webhook_url);
+});

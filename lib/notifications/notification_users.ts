@@ -11,6 +11,7 @@
  * @module
  */
 import { HttpError } from "../http_error.ts";
+import { webhookUrlProblem } from "./webhook_url.ts";
 import { isValidTimeZone } from "./time_zones.ts";
 
 const USERS_PREFIX = "notification_users";
@@ -91,10 +92,16 @@ export function parseNotificationSettings(body: unknown): NotificationSettings {
     throw invalid(`fcm_tokens must hold at most ${MAX_FCM_TOKENS} tokens`);
   }
   const webhook = input.webhook_url ?? null;
-  if (webhook !== null && !isWebhookUrl(webhook)) {
-    throw invalid(
-      `webhook_url must be an http or https URL of at most ${MAX_WEBHOOK_URL_LENGTH} characters, or null`,
-    );
+  if (webhook !== null) {
+    if (
+      typeof webhook !== "string" || webhook.length > MAX_WEBHOOK_URL_LENGTH
+    ) {
+      throw invalid(
+        `webhook_url must be an https URL of at most ${MAX_WEBHOOK_URL_LENGTH} characters, or null`,
+      );
+    }
+    const problem = webhookUrlProblem(webhook);
+    if (problem) throw invalid(problem);
   }
   return {
     time_zone: timeZone.trim(),
@@ -102,18 +109,6 @@ export function parseNotificationSettings(body: unknown): NotificationSettings {
     fcm_tokens: uniqueTokens,
     webhook_url: webhook as string | null,
   };
-}
-
-function isWebhookUrl(value: unknown): boolean {
-  if (typeof value !== "string" || value.length > MAX_WEBHOOK_URL_LENGTH) {
-    return false;
-  }
-  try {
-    const url = new URL(value);
-    return url.protocol === "https:" || url.protocol === "http:";
-  } catch {
-    return false;
-  }
 }
 
 function invalid(reason: string): HttpError {

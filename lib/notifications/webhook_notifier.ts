@@ -30,6 +30,8 @@ export function createWebhookNotifier(
       const response = await fetchFn(delivery.webhookUrl, {
         method: "POST",
         signal,
+        // A redirect could point inward, past the check on the saved URL.
+        redirect: "manual",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({
           type: "day_summary",
