@@ -23,6 +23,12 @@ import {
   parseNotificationSettings,
 } from "../lib/notifications/notification_users.ts";
 
+/** A date-time with an explicit offset; no local times, no bare dates. */
+const RFC3339 =
+  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+/** How far a live run may replay: a missed hour of the last day. */
+const MAX_LIVE_SHIFT_MS = 24 * 3600 * 1000;
+
 /** The dependencies of {@linkcode notificationRoutes}. */
 export type NotificationRouteDeps =
   & Pick<AppDeps, "kv" | "clock" | "log">
@@ -83,13 +89,25 @@ export function notificationRoutes(
     }
     if (
       now !== undefined &&
-      (typeof now !== "string" || Number.isNaN(Date.parse(now)))
+      (typeof now !== "string" || !RFC3339.test(now) ||
+        Number.isNaN(Date.parse(now)))
     ) {
       throw new HttpError(
         422,
-        `Invalid run request: now must be an ISO 8601 time, got ${
+        `Invalid run request: now must be an RFC 3339 time with an offset, such as 2026-05-01T14:30:00Z, got ${
           JSON.stringify(now)
         }`,
+      );
+    }
+    if (
+      now !== undefined && !dryRun &&
+      Math.abs(Date.parse(now as string) - deps.clock.now()) >
+        MAX_LIVE_SHIFT_MS
+    ) {
+      // A live run sends real pushes: only a recent hour may be replayed.
+      throw new HttpError(
+        422,
+        "Invalid run request: a live run's now must be within 24 hours of the current time; use dry_run to look further",
       );
     }
     if (

@@ -11,10 +11,18 @@ import { authHeader, makeTestApp } from "./test_utils.ts";
 const SETTINGS = "/v1/users/me/notification-settings";
 const RUN = "/v1/notifications/daily-summary/run";
 
+/** The service's clock in these tests: the hour Kolkata users are due. */
+const NOW = Date.parse("2026-05-01T14:30:00Z");
+
 async function appWith(notifications: Partial<NotificationDeps> = {}) {
   // createApp mounts the notification routes with these dependencies.
   const deps = testNotificationDeps(notifications);
-  const t = await makeTestApp({ notifications: deps });
+  const clock = {
+    now: () => NOW,
+    sleep: () => Promise.resolve(),
+    random: () => 0.5,
+  };
+  const t = await makeTestApp({ notifications: deps, clock });
   return Object.assign(t, { notifications: deps });
 }
 
@@ -155,12 +163,17 @@ Deno.test("POST daily-summary/run delivers, then a second run skips", async () =
   assertEquals(push.calls, ["alice"]);
 });
 
-Deno.test("POST daily-summary/run refuses a bad body", async () => {
-  await using t = await appWith();
+Deno.test("POST daily-summary/run refuses a bad body and sends nothing", async () => {
+  const push = recordingNotifier();
+  await using t = await appWith({ push });
+  await seedUser(t.deps.kv, "alice");
   for (
     const body of [
       '{"dry_run": "yes"}',
       '{"now": "yesterday"}',
+      '{"now": "2026-05-01T14:30"}',
+      '{"now": "1"}',
+      '{"now": "2026-04-20T14:30:00Z"}',
       '{"strategy": "all-at-once"}',
       "[",
     ]
@@ -173,6 +186,14 @@ Deno.test("POST daily-summary/run refuses a bad body", async () => {
     assertEquals(res.status >= 400 && res.status < 500, true, body);
     assertEquals(typeof (await res.json()).detail, "string");
   }
+  // alice is due at NOW: a run that had started would have pushed to her.
+  assertEquals(push.calls, []);
+  const ok = await t.app.request(RUN, {
+    method: "POST",
+    headers: await authHeader("operator"),
+    body: JSON.stringify({ now: "2026-05-01T14:30:00Z" }),
+  });
+  assertEquals((await ok.json()).totals.delivered, 1);
 });
 
 Deno.test("PUT notification-settings refuses an internal webhook with 422 and keeps the saved settings", async () => {
