@@ -17,9 +17,15 @@ const NOW = Date.parse("2026-05-01T14:30:00Z");
 async function appWith(notifications: Partial<NotificationDeps> = {}) {
   // createApp mounts the notification routes with these dependencies.
   const deps = testNotificationDeps(notifications);
+  // Time stands still: deadlines never fire, and a cancelled wait ends.
   const clock = {
     now: () => NOW,
-    sleep: () => Promise.resolve(),
+    sleep: (_ms: number, signal?: AbortSignal) =>
+      new Promise<void>((_, reject) =>
+        signal?.addEventListener("abort", () => reject(signal.reason), {
+          once: true,
+        })
+      ),
     random: () => 0.5,
   };
   const t = await makeTestApp({ notifications: deps, clock });
