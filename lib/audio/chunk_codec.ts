@@ -70,12 +70,14 @@ async function step<T>(
   ext: ChunkExt,
   reason: ChunkDecodeReason,
   work: () => T | Promise<T>,
+  signal?: AbortSignal,
 ): Promise<T> {
   try {
     return await work();
   } catch (error) {
     // A full or failing worker group, or a cancelled merge, says nothing
     // about the chunk: those must fail the merge, never make it silence.
+    if (signal?.aborted) throw signal.reason;
     if (error instanceof HttpError || isAbort(error)) throw error;
     throw new ChunkDecodeError(ext, reason, error);
   }
@@ -119,7 +121,7 @@ export async function decodeChunk(
       return evenLength(bytes);
     case "opus":
       return evenLength(
-        await step(ext, "decode", () => engine.decode(bytes, signal)),
+        await step(ext, "decode", () => engine.decode(bytes, signal), signal),
       );
     case "enc": {
       const k = await key();
@@ -135,7 +137,12 @@ export async function decodeChunk(
         () => decryptFrames(k, bytes),
       );
       return evenLength(
-        await step(ext, "decode", () => engine.decode(container, signal)),
+        await step(
+          ext,
+          "decode",
+          () => engine.decode(container, signal),
+          signal,
+        ),
       );
     }
     case "batch.enc": {

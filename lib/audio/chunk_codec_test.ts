@@ -220,3 +220,25 @@ Deno.test("encodeBatch() concatenates PCM for standard users and frames each chu
     expected,
   );
 });
+
+Deno.test("decodeChunk() rethrows a cancellation as it is, never as a broken chunk", async () => {
+  const controller = new AbortController();
+  const reason = new Error("Service is shutting down");
+  const engine = {
+    encode: () => Promise.reject(new Error("unused")),
+    decode: () => {
+      controller.abort(reason);
+      return Promise.reject(reason);
+    },
+  };
+  const error = await assertRejects(() =>
+    decodeChunk(
+      "opus",
+      new Uint8Array(8),
+      () => Promise.reject(new Error("no key needed")),
+      engine,
+      controller.signal,
+    )
+  );
+  assertEquals(error, reason);
+});
