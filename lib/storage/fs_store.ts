@@ -30,7 +30,6 @@ import {
   assertValidKey,
   assertValidPrefix,
   type ByteRange,
-  collectBytes,
   DEFAULT_CONTENT_TYPE,
   type GetOptions,
   NotFoundError,
