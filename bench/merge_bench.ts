@@ -338,6 +338,15 @@ async function timeSection(
       unboundedMerge(conv, { variant, decode: chunkDecoder(conv.keys) });
     measurements["merge, inline decode"] = () =>
       boundedMerge(conv, { variant, engine: "inline" });
+    // The same merge with a sink that drops the WAV: what the merge logic
+    // (plan, window, permits, decode, gap filling) costs over its reads.
+    measurements[MERGE_TO_SINK] = () =>
+      boundedMerge(conv, {
+        variant,
+        engine: "inline",
+        store: discardingStore(conv.store),
+        keep: "keep",
+      });
     if (variant !== "bin") {
       measurements["merge, storage group"] = () =>
         boundedMerge(conv, { variant, engine: "workers", group });
@@ -360,7 +369,13 @@ async function timeSection(
       name.includes("decodeOpus")
     )?.[1];
     const unbounded = samples["unbounded (original)"];
-    for (const name of ["merge, inline decode", "merge, storage group"]) {
+    for (
+      const name of [
+        "merge, inline decode",
+        MERGE_TO_SINK,
+        "merge, storage group",
+      ]
+    ) {
       const merge = samples[name];
       if (!merge) continue;
       const vsRead = medianRatio(merge, read);
@@ -508,6 +523,39 @@ function mergeDeps(conv: BenchConversation, setup: MergeSetup): MergeDeps {
     clock: systemClock,
     log: (entry) => {
       throw new Error(`Merge logged ${JSON.stringify(entry)}`);
+    },
+  };
+}
+
+/** The row of the merge whose WAV goes to a discarding sink. */
+const MERGE_TO_SINK = "merge, inline decode, WAV to a discarding sink";
+
+/**
+ * Reads from `store`; `put` drains the body and keeps nothing, so a merge
+ * against it measures everything but writing the cache.
+ */
+function discardingStore(store: ObjectStore): ObjectStore {
+  return {
+    bucket: store.bucket,
+    list: (prefix, options) => store.list(prefix, options),
+    head: (key, options) => store.head(key, options),
+    get: (key, options) => store.get(key, options),
+    getBytes: (key, options) => store.getBytes(key, options),
+    delete: (key, options) => store.delete(key, options),
+    deletePrefix: (prefix, options) => store.deletePrefix(prefix, options),
+    signedUrl: (key, options) => store.signedUrl(key, options),
+    async put(key, body, options) {
+      let size = 0;
+      if (body instanceof Uint8Array) size = body.length;
+      else for await (const part of body) size += part.length;
+      return {
+        key,
+        size,
+        generation: "1",
+        contentType: options?.contentType ?? "application/octet-stream",
+        metadata: { ...options?.metadata },
+        updated: new Date(),
+      };
     },
   };
 }
