@@ -563,15 +563,20 @@ async function writeTempFile(
     size = body.byteLength;
   } else {
     const reader = body.getReader();
+    // One write in flight while the next part is produced: the producer (a
+    // merge) and the kernel's copy then overlap instead of taking turns.
+    let writing: Promise<void> = Promise.resolve();
     try {
       while (true) {
         signal?.throwIfAborted();
         const { done, value } = await reader.read();
+        await writing;
         if (done) break;
-        await writeAll(file, value);
+        writing = writeAll(file, value);
         size += value.byteLength;
       }
     } catch (err) {
+      await writing.catch(() => {});
       await reader.cancel(err).catch(() => {});
       throw err;
     } finally {
