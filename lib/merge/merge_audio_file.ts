@@ -199,7 +199,8 @@ async function writeMerge(
   const results = slidingWindow(
     plan.jobs,
     (job, _index, jobSignal) =>
-      fetchJob(deps, request, job, anySignal(signal, jobSignal)),
+      // The window's signal also aborts when the merge's own does.
+      fetchJob(deps, request, job, jobSignal),
     { window: MERGE_WINDOW, signal },
   );
   // The store may wrap a failure of the body; keep the body's own error so
@@ -275,7 +276,7 @@ async function planLengths(
   const probes = slidingWindow(
     unknown,
     async ({ job }, _i, jobSignal) => {
-      const signal = anySignal(request.signal, jobSignal);
+      const signal = jobSignal;
       using _permit = await deps.limiters.get("storage.chunk").acquire({
         signal,
         priority: priorityOf(request),
@@ -484,11 +485,4 @@ function encryptionUnavailable(cause: Error): HttpError {
     "Cannot read encrypted audio: ENCRYPTION_SECRET is not configured",
     { cause },
   );
-}
-
-function anySignal(
-  a: AbortSignal | undefined,
-  b: AbortSignal,
-): AbortSignal {
-  return a ? AbortSignal.any([a, b]) : b;
 }
