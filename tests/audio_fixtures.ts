@@ -157,13 +157,6 @@ export function referenceAssembly(
   return out;
 }
 
-function wav(pcm: Uint8Array): Uint8Array {
-  const out = new Uint8Array(44 + pcm.length);
-  out.set(wavHeader(pcm.length));
-  out.set(pcm, 44);
-  return out;
-}
-
 /** A canonical WAV file around `pcm`. */
 export function wavOf(pcm: Uint8Array): Uint8Array {
   const out = new Uint8Array(44 + pcm.length);

@@ -132,7 +132,7 @@ export async function mergeAudioFile(
   request: MergeRequest,
 ): Promise<MergeResult> {
   const { store } = deps;
-  const { uid, cid, fid, signal } = request;
+  const { uid, cid, signal } = request;
   const listed = await withRetry(
     () => store.list(chunkPrefix(uid, cid), { signal }),
     signal,

@@ -64,7 +64,7 @@ class ManualClock implements Clock {
   random = () => 0.5;
 }
 
-async function setup(options: { filePermits?: number; perUser?: number } = {}) {
+function setup(options: { filePermits?: number; perUser?: number } = {}) {
   const clock = new ManualClock(Date.parse("2026-05-22T10:00:00Z"));
   const store = new MemoryStore({ bucket: "b", now: clock.now });
   const keys = new KeyRing("merged-audio-test-secret-0123456789ab");
