@@ -108,6 +108,7 @@ import {
   type Variant,
   VARIANTS,
 } from "./_util.ts";
+import { wrapStore } from "../tests/wrap_store.ts";
 
 /** Where Opus runs during a merge. */
 type Engine = "inline" | "workers";
@@ -535,15 +536,7 @@ const MERGE_TO_SINK = "merge, inline decode, WAV to a discarding sink";
  * against it measures everything but writing the cache.
  */
 function discardingStore(store: ObjectStore): ObjectStore {
-  return {
-    bucket: store.bucket,
-    list: (prefix, options) => store.list(prefix, options),
-    head: (key, options) => store.head(key, options),
-    get: (key, options) => store.get(key, options),
-    getBytes: (key, options) => store.getBytes(key, options),
-    delete: (key, options) => store.delete(key, options),
-    deletePrefix: (prefix, options) => store.deletePrefix(prefix, options),
-    signedUrl: (key, options) => store.signedUrl(key, options),
+  return wrapStore(store, {
     async put(key, body, options) {
       let size = 0;
       if (body instanceof Uint8Array) size = body.length;
@@ -557,7 +550,7 @@ function discardingStore(store: ObjectStore): ObjectStore {
         updated: new Date(),
       };
     },
-  };
+  });
 }
 
 function requireGroup(group: WorkerGroup | undefined): WorkerGroup {

@@ -3,6 +3,7 @@ import { KeyRing } from "../crypto/key_ring.ts";
 import { UserSettingsRepo } from "../db/user_settings.ts";
 import { MemoryStore } from "../storage/memory_store.ts";
 import type { ObjectStore } from "../storage/object_store.ts";
+import { wrapStore } from "../../tests/wrap_store.ts";
 import { storeChunk } from "./store_chunks.ts";
 
 const TS = 1_717_171_717.5;
@@ -13,15 +14,7 @@ Deno.test("storeChunk() keeps another format written after it: two racing upload
   const memory = new MemoryStore();
   const otherKey = "chunks/u/c/1717171717.500.opus.enc";
   // Upload B (.opus.enc) lands between upload A's write and its clean-up.
-  const store: ObjectStore = Object.assign(Object.create(null), {
-    bucket: memory.bucket,
-    list: memory.list.bind(memory),
-    head: memory.head.bind(memory),
-    get: memory.get.bind(memory),
-    getBytes: memory.getBytes.bind(memory),
-    delete: memory.delete.bind(memory),
-    deletePrefix: memory.deletePrefix.bind(memory),
-    signedUrl: memory.signedUrl.bind(memory),
+  const store = wrapStore(memory, {
     async put(...args: Parameters<ObjectStore["put"]>) {
       const info = await memory.put(...args);
       await memory.put(otherKey, new Uint8Array([1, 2, 3]));

@@ -18,6 +18,7 @@ import {
   TransientStorageError,
 } from "../storage/object_store.ts";
 import { concatBytes } from "../bytes.ts";
+import { wrapStore } from "../../tests/wrap_store.ts";
 import {
   noisePcm,
   originalObject,
@@ -495,17 +496,7 @@ Deno.test("a merge streamed to a slow writer never fetches more than the window 
   const pulls: Array<() => void> = [];
   let partsRead = 0;
   let maxAhead = 0;
-  const slowStore: ObjectStore = {
-    bucket: store.bucket,
-    list: (prefix, options) => store.list(prefix, options),
-    head: (key, options) => store.head(key, options),
-    get: (key, options) => store.get(key, options),
-    getBytes: (key, options) => store.getBytes(key, options),
-    delete: (key, options) => store.delete(key, options),
-    deletePrefix: (prefix, options) => store.deletePrefix(prefix, options),
-    signedUrl: (key, options) => store.signedUrl(key, options),
-    put: slowPut,
-  };
+  const slowStore = wrapStore(store, { put: slowPut });
   async function slowPut(
     key: string,
     body: Uint8Array | ReadableStream<Uint8Array>,
