@@ -164,3 +164,17 @@ export function wavOf(pcm: Uint8Array): Uint8Array {
   out.set(pcm, 44);
   return out;
 }
+
+/** A device file's frame stream: each payload behind its `uint32 LE` length. */
+export function deviceFrameStream(payloads: Uint8Array[]): Uint8Array {
+  const total = payloads.reduce((sum, p) => sum + 4 + p.length, 0);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const payload of payloads) {
+    view.setUint32(offset, payload.length, true);
+    out.set(payload, offset + 4);
+    offset += 4 + payload.length;
+  }
+  return out;
+}

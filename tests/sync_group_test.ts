@@ -30,6 +30,7 @@ import {
 import type { SpeechInterval } from "../lib/sync/vad.ts";
 import { WorkerTaskError } from "../lib/workers/worker_group.ts";
 import type { MetricFamily } from "../lib/metrics.ts";
+import { deviceFrameStream as frameStream } from "./audio_fixtures.ts";
 
 const RATE = 16000;
 /** 2024-06-01T00:00:00Z in ms. */
@@ -70,20 +71,6 @@ async function withGroups(
   }
   assertEquals(gauge(groups.collect(), "workers", "sync"), 0);
   assertEquals(gauge(groups.collect(), "workers", "storage"), 0);
-}
-
-/** The frame stream of `payloads`: `uint32 LE length` + bytes each. */
-function frameStream(payloads: Uint8Array[]): Uint8Array {
-  const total = payloads.reduce((sum, p) => sum + 4 + p.length, 0);
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  let offset = 0;
-  for (const payload of payloads) {
-    view.setUint32(offset, payload.length, true);
-    out.set(payload, offset + 4);
-    offset += 4 + payload.length;
-  }
-  return out;
 }
 
 /** `before` s of silence, `tone` s of a 200 Hz tone, `after` s of silence. */

@@ -16,33 +16,15 @@ import {
   MAX_FRAME_BYTES,
   parseDeviceFileName,
 } from "./device_file.ts";
+import { deviceFrameStream as frameStream } from "../../tests/audio_fixtures.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** 2024-06-01T00:00:00Z in ms, the `now` of these tests. */
 const NOW = Date.UTC(2024, 5, 1);
 const TS = 1717000000;
 
-/** The frame stream of `payloads`: `uint32 LE length` + bytes each. */
-function frameStream(payloads: Uint8Array[]): Uint8Array {
-  const total = payloads.reduce((sum, p) => sum + 4 + p.length, 0);
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  let offset = 0;
-  for (const payload of payloads) {
-    view.setUint32(offset, payload.length, true);
-    out.set(payload, offset + 4);
-    offset += 4 + payload.length;
-  }
-  return out;
-}
-
 function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts).slice();
 }
 
 function lengthPrefix(length: number): Uint8Array {
